@@ -1,0 +1,103 @@
+/*
+ * fm_dispatch.c - picks the kernel set once, from the CPU's features or FASTMLP_ARCH.
+ *
+ * Contract: the kernel table is the engine's only mutable global. It starts as the generic
+ * set, so the engine is usable before fm_arch_init(); fm_arch_init() and the test hook
+ * fm_arch_set() replace it with a set the running CPU supports, never with one it lacks.
+ */
+#include "fm_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const fm_kernels fm_kernels_generic = {FM_ARCH_GENERIC, fm_sgemm_generic,
+                                              fm_dgemm_generic};
+#ifdef FM_X86
+static const fm_kernels fm_kernels_avx2 = {FM_ARCH_AVX2, fm_sgemm_avx2, fm_dgemm_avx2};
+static const fm_kernels fm_kernels_avx512 = {FM_ARCH_AVX512, fm_sgemm_avx512,
+                                             fm_dgemm_avx512};
+#endif
+
+static const fm_kernels *fm_current = &fm_kernels_generic;
+
+const fm_kernels *fm_kernels_get(void) { return fm_current; }
+
+const char *fm_arch_name(int arch) {
+    switch (arch) {
+    case FM_ARCH_GENERIC: return "generic";
+    case FM_ARCH_AVX2: return "avx2";
+    case FM_ARCH_AVX512: return "avx512";
+    default: return "unknown";
+    }
+}
+
+int fm_cpu_supports(int arch) {
+    switch (arch) {
+    case FM_ARCH_GENERIC: return 1;
+#ifdef FM_X86
+    case FM_ARCH_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case FM_ARCH_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("fma");
+#endif
+    default: return 0;
+    }
+}
+
+int fm_arch_set(int arch) {
+    if (arch < FM_ARCH_GENERIC || arch > FM_ARCH_AVX512) return FM_ERR_BADARG;
+    if (!fm_cpu_supports(arch)) return FM_ERR_ARCH;
+    switch (arch) {
+#ifdef FM_X86
+    case FM_ARCH_AVX2: fm_current = &fm_kernels_avx2; break;
+    case FM_ARCH_AVX512: fm_current = &fm_kernels_avx512; break;
+#endif
+    default: fm_current = &fm_kernels_generic; break;
+    }
+    return FM_OK;
+}
+
+int fm_arch_init(void) {
+    const char *env = getenv("FASTMLP_ARCH");
+    if (env != NULL && env[0] != '\0') {
+        for (int arch = FM_ARCH_GENERIC; arch <= FM_ARCH_AVX512; arch++)
+            if (strcmp(env, fm_arch_name(arch)) == 0) return fm_arch_set(arch);
+        return FM_ERR_BADARG;
+    }
+    for (int arch = FM_ARCH_AVX512; arch > FM_ARCH_GENERIC; arch--)
+        if (fm_cpu_supports(arch)) return fm_arch_set(arch);
+    return fm_arch_set(FM_ARCH_GENERIC);
+}
+
+int fm_arch_selected(void) { return fm_current->arch; }
+
+int fm_has_openmp(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int fm_default_num_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+const char *fm_strerror(int status) {
+    switch (status) {
+    case FM_OK: return "success";
+    case FM_ERR_BADARG: return "invalid argument";
+    case FM_ERR_NOMEM: return "out of memory";
+    case FM_ERR_NONFINITE: return "the loss became NaN or infinite";
+    case FM_ERR_ARCH: return "the requested instruction set is not supported by this CPU";
+    default: return "unknown error";
+    }
+}

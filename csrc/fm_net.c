@@ -1,0 +1,211 @@
+/*
+ * fm_net.c - the network: parameter layout, workspace plan, and the training loop.
+ *
+ * Contract: one call trains a run of mini-batches entirely in C: it gathers each batch from
+ * the caller's data through the epoch ordering (the data set is never copied), runs forward,
+ * loss, backward and the optimizer update, and accumulates loss and metrics. It allocates
+ * nothing: every buffer lives in the caller's workspace, planned by fm_net_workspace_bytes()
+ * and allocated once per fit. Thread-count independent (see fastmlp.h).
+ */
+#include "fm_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define FM_CAT2(a, b) a##b
+#define FM_CAT(a, b) FM_CAT2(a, b)
+#define FM_ALIGN 64
+
+int fm_net_check(const fm_net *net) {
+    if (net == NULL || (net->dtype != FM_FLOAT32 && net->dtype != FM_FLOAT64)) return FM_ERR_BADARG;
+    if (net->n_layers < 1 || net->units == NULL || net->act == NULL || net->act_alpha == NULL ||
+        net->use_bias == NULL || net->dropout == NULL || net->l1 == NULL || net->l2 == NULL ||
+        net->bias_l1 == NULL || net->bias_l2 == NULL)
+        return FM_ERR_BADARG;
+    for (int64_t l = 0; l <= net->n_layers; l++)
+        if (net->units[l] < 1) return FM_ERR_BADARG;
+    for (int64_t l = 0; l < net->n_layers; l++) {
+        if (net->act[l] < 0 || net->act[l] >= FM_ACT_COUNT) return FM_ERR_BADARG;
+        if (!(net->dropout[l] >= 0 && net->dropout[l] < 1)) return FM_ERR_BADARG;
+        if (!(net->l1[l] >= 0) || !(net->l2[l] >= 0) || !(net->bias_l1[l] >= 0) ||
+            !(net->bias_l2[l] >= 0))
+            return FM_ERR_BADARG;
+    }
+    if (net->loss < 0 || net->loss >= FM_LOSS_COUNT) return FM_ERR_BADARG;
+    if (net->n_metrics < 0 || net->n_metrics > FM_MAX_METRICS ||
+        (net->n_metrics > 0 && net->metrics == NULL))
+        return FM_ERR_BADARG;
+    const int sparse = net->loss == FM_LOSS_SPARSE_CCE;
+    for (int64_t i = 0; i < net->n_metrics; i++) {
+        const int32_t m = net->metrics[i];
+        if (m < 0 || m >= FM_METRIC_COUNT) return FM_ERR_BADARG;
+        /* sparse losses carry labels, the others targets: a metric must read what is there */
+        if ((m == FM_METRIC_SPARSE_CATEGORICAL_ACC) != sparse) return FM_ERR_BADARG;
+    }
+    return FM_OK;
+}
+
+int64_t fm_net_param_count(const fm_net *net) {
+    if (fm_net_check(net) != FM_OK) return -1;
+    int64_t count = 0;
+    for (int64_t l = 0; l < net->n_layers; l++)
+        count += net->units[l] * net->units[l + 1] + (net->use_bias[l] ? net->units[l + 1] : 0);
+    return count;
+}
+
+int fm_net_layout(const fm_net *net, int64_t *w_off, int64_t *b_off) {
+    if (fm_net_check(net) != FM_OK || w_off == NULL || b_off == NULL) return FM_ERR_BADARG;
+    int64_t off = 0;
+    for (int64_t l = 0; l < net->n_layers; l++) {
+        w_off[l] = off;
+        off += net->units[l] * net->units[l + 1];
+        b_off[l] = net->use_bias[l] ? off : -1;
+        off += net->use_bias[l] ? net->units[l + 1] : 0;
+    }
+    return FM_OK;
+}
+
+/* ---- workspace plan ---------------------------------------------------------------------
+ * header: offsets of A[l], D[l] (2 L int64), tensor bounds (2 L + 1) and their count, then the
+ * regions below, each 64-byte aligned. A[l]: output of layer l; D[l]: layer l's dropped input;
+ * zl: logits of the last layer; d0/d1: gradient ping-pong; xb/tb/wb/lb: the gathered batch. */
+typedef struct {
+    int64_t header, lb, xb, tb, wb, zl, d0, d1, total;
+} fm_plan;
+
+static int64_t align_up(int64_t x) { return (x + FM_ALIGN - 1) / FM_ALIGN * FM_ALIGN; }
+
+/* Fills plan; when hdr is given, also writes the per-layer offsets into it. */
+static int64_t plan_workspace(const fm_net *net, int64_t B, fm_plan *p, int64_t *hdr) {
+    const int64_t L = net->n_layers, es = net->dtype == FM_FLOAT32 ? 4 : 8;
+    const int64_t n_out = net->units[L];
+    int64_t maxw = 1;
+    for (int64_t l = 1; l <= L; l++) maxw = net->units[l] > maxw ? net->units[l] : maxw;
+    int64_t off = 0;
+    p->header = off;
+    off = align_up(off + (4 * L + 2) * 8);
+    p->lb = off;
+    off = align_up(off + B * 8);
+    p->xb = off;
+    off = align_up(off + B * net->units[0] * es);
+    p->tb = off;
+    off = align_up(off + B * n_out * es);
+    p->wb = off;
+    off = align_up(off + B * es);
+    p->zl = off;
+    off = align_up(off + B * n_out * es);
+    p->d0 = off;
+    off = align_up(off + B * maxw * es);
+    p->d1 = off;
+    off = align_up(off + B * maxw * es);
+    for (int64_t l = 0; l < L; l++) {
+        if (hdr != NULL) hdr[l] = off;
+        off = align_up(off + B * net->units[l + 1] * es);
+    }
+    for (int64_t l = 0; l < L; l++) {
+        const int dropped = l > 0 && net->dropout[l] > 0;
+        if (hdr != NULL) hdr[L + l] = dropped ? off : -1;
+        if (dropped) off = align_up(off + B * net->units[l] * es);
+    }
+    if (hdr != NULL) { /* tensor bounds for per-tensor gradient clipping */
+        int64_t *bounds = hdr + 2 * L, nt = 0, pos = 0;
+        bounds[0] = 0;
+        for (int64_t l = 0; l < L; l++) {
+            pos += net->units[l] * net->units[l + 1];
+            bounds[++nt] = pos;
+            if (net->use_bias[l]) bounds[++nt] = (pos += net->units[l + 1]);
+        }
+        hdr[4 * L + 1] = nt;
+    }
+    p->total = off;
+    return off;
+}
+
+int64_t fm_net_workspace_bytes(const fm_net *net, int64_t batch) {
+    if (fm_net_check(net) != FM_OK || batch < 1) return -1;
+    fm_plan p;
+    return plan_workspace(net, batch, &p, NULL);
+}
+
+/* Key of layer l's dropout mask at a step: the mask of element e is fm_hash_uniform(key, e). */
+static uint64_t dropout_key(uint64_t seed, int64_t iteration, int64_t layer) {
+    return seed ^ ((uint64_t)iteration * 0x9E3779B97F4A7C15ULL) ^
+           ((uint64_t)(layer + 1) * 0xC2B2AE3D27D4EB4FULL);
+}
+
+static int check_data(const fm_net *net, const fm_data *d) {
+    if (d == NULL || d->n < 0 || (d->n > 0 && d->X == NULL)) return FM_ERR_BADARG;
+    if (d->n > 0 && (net->loss == FM_LOSS_SPARSE_CCE ? d->labels == NULL : d->T == NULL))
+        return FM_ERR_BADARG;
+    return FM_OK;
+}
+
+#define REAL float
+#define FN(name) FM_CAT(name, _s)
+#define FMFN(name) FM_CAT(FM_CAT(fm_, name), _s)
+#include "fm_net_impl.h"
+#undef REAL
+#undef FN
+#undef FMFN
+
+#define REAL double
+#define FN(name) FM_CAT(name, _d)
+#define FMFN(name) FM_CAT(FM_CAT(fm_, name), _d)
+#include "fm_net_impl.h"
+#undef REAL
+#undef FN
+#undef FMFN
+
+int fm_train(const fm_net *net, const fm_optim *opt, void *params, void *grads, void *opt_state,
+             int64_t *iterations, void *work, int64_t batch_size, const fm_data *data,
+             const int64_t *order, int64_t first_batch, int64_t n_batches, uint64_t seed,
+             fm_stats *stats, int n_threads) {
+    int status = fm_net_check(net);
+    if (status != FM_OK) return status;
+    if (fm_optim_check(opt) != FM_OK || check_data(net, data) != FM_OK) return FM_ERR_BADARG;
+    if (params == NULL || grads == NULL || opt_state == NULL || iterations == NULL ||
+        *iterations < 0 || work == NULL || stats == NULL || batch_size < 1 || first_batch < 0 ||
+        n_batches < 0 || (n_batches > 0 && order == NULL))
+        return FM_ERR_BADARG;
+    if (n_batches > 0 && (first_batch + n_batches - 1) * batch_size >= data->n)
+        return FM_ERR_BADARG;
+    return net->dtype == FM_FLOAT32
+               ? train_s(net, opt, params, grads, opt_state, iterations, work, batch_size, data,
+                         order, first_batch, n_batches, seed, stats, n_threads)
+               : train_d(net, opt, params, grads, opt_state, iterations, work, batch_size, data,
+                         order, first_batch, n_batches, seed, stats, n_threads);
+}
+
+int fm_evaluate(const fm_net *net, const void *params, void *work, int64_t batch_size,
+                const fm_data *data, fm_stats *stats, int n_threads) {
+    int status = fm_net_check(net);
+    if (status != FM_OK) return status;
+    if (check_data(net, data) != FM_OK || params == NULL || work == NULL || stats == NULL ||
+        batch_size < 1)
+        return FM_ERR_BADARG;
+    return net->dtype == FM_FLOAT32 ? evaluate_s(net, params, work, batch_size, data, stats, n_threads)
+                                    : evaluate_d(net, params, work, batch_size, data, stats, n_threads);
+}
+
+int fm_predict(const fm_net *net, const void *params, void *work, int64_t batch_size,
+               const void *X, int64_t x_rs, int64_t x_cs, int64_t n, void *out, int n_threads) {
+    int status = fm_net_check(net);
+    if (status != FM_OK) return status;
+    if (params == NULL || work == NULL || batch_size < 1 || n < 0 ||
+        (n > 0 && (X == NULL || out == NULL)))
+        return FM_ERR_BADARG;
+    return net->dtype == FM_FLOAT32
+               ? predict_s(net, params, work, batch_size, X, x_rs, x_cs, n, out, n_threads)
+               : predict_d(net, params, work, batch_size, X, x_rs, x_cs, n, out, n_threads);
+}
+
+int fm_loss_and_grad(const fm_net *net, const void *params, void *grads, void *work,
+                     const fm_data *data, double *loss, int n_threads) {
+    int status = fm_net_check(net);
+    if (status != FM_OK) return status;
+    if (check_data(net, data) != FM_OK || data->n < 1 || params == NULL || grads == NULL ||
+        work == NULL || loss == NULL)
+        return FM_ERR_BADARG;
+    return net->dtype == FM_FLOAT32 ? loss_and_grad_s(net, params, grads, work, data, loss, n_threads)
+                                    : loss_and_grad_d(net, params, grads, work, data, loss, n_threads);
+}

@@ -1,0 +1,295 @@
+/* fm_net_impl.h - typed body of fm_net.c (REAL, FN, FMFN defined by the includer). */
+
+typedef struct {
+    char *base;
+    const int64_t *hdr; /* A offsets [0, L), D offsets [L, 2L), tensor bounds from 2L */
+    int64_t L;
+    REAL *xb, *tb, *wb, *zl, *d0, *d1;
+    int64_t *lb;
+} FN(ws);
+
+static FN(ws) FN(ws_open)(const fm_net *net, void *work, int64_t B) {
+    fm_plan p;
+    plan_workspace(net, B, &p, (int64_t *)work);
+    FN(ws) w;
+    w.base = (char *)work;
+    w.hdr = (const int64_t *)work;
+    w.L = net->n_layers;
+    w.lb = (int64_t *)(w.base + p.lb);
+    w.xb = (REAL *)(w.base + p.xb);
+    w.tb = (REAL *)(w.base + p.tb);
+    w.wb = (REAL *)(w.base + p.wb);
+    w.zl = (REAL *)(w.base + p.zl);
+    w.d0 = (REAL *)(w.base + p.d0);
+    w.d1 = (REAL *)(w.base + p.d1);
+    return w;
+}
+
+#define ACT_OUT(w, l) ((REAL *)((w)->base + (w)->hdr[(l)]))
+#define DROPPED(w, l) ((REAL *)((w)->base + (w)->hdr[(w)->L + (l)]))
+
+/* Rows of src (rs, cs) into dst (cnt x width, contiguous): rows[r] when rows is given,
+ * else row0 + r. */
+static void FN(gather)(REAL *dst, const REAL *src, int64_t rs, int64_t cs, int64_t width,
+                       const int64_t *rows, int64_t row0, int64_t cnt) {
+    for (int64_t r = 0; r < cnt; r++) {
+        const REAL *s = src + (rows != NULL ? rows[r] : row0 + r) * rs;
+        REAL *d = dst + r * width;
+        if (cs == 1)
+            memcpy(d, s, (size_t)width * sizeof(REAL));
+        else
+            for (int64_t j = 0; j < width; j++) d[j] = s[j * cs];
+    }
+}
+
+/* Inverted dropout: dst = src * mask / (1 - rate); dst may be src. */
+static void FN(dropout_apply)(REAL *dst, const REAL *src, int64_t len, double rate,
+                              uint64_t key) {
+    const REAL scale = (REAL)(1.0 / (1.0 - rate));
+    for (int64_t e = 0; e < len; e++)
+        dst[e] = fm_hash_uniform(key, (uint64_t)e) >= rate ? src[e] * scale : (REAL)0;
+}
+
+/* Layer l's input: the data for l == 0, else the previous output (dropped in training). */
+static const REAL *FN(layer_input)(const fm_net *net, const FN(ws) * w, int64_t l, int train,
+                                   const REAL *X, int64_t *rs, int64_t *cs, int64_t rsx,
+                                   int64_t csx) {
+    if (l == 0) {
+        *rs = rsx;
+        *cs = csx;
+        return X;
+    }
+    *rs = net->units[l];
+    *cs = 1;
+    return train && net->dropout[l] > 0 ? DROPPED(w, l) : ACT_OUT(w, l - 1);
+}
+
+/* Forward through every layer for nb rows of X; the output goes to y_last or A[L-1]. */
+static int FN(forward)(const fm_net *net, const REAL *P, const FN(ws) * w, int64_t nb,
+                       const REAL *X, int64_t rsx, int64_t csx, int train, uint64_t seed,
+                       int64_t iteration, REAL *y_last, int n_threads) {
+    /* A[l] = act_l(in_l @ W_l + b_l), in_0 = X, in_l = dropout(A[l-1]) */
+    const int64_t L = net->n_layers;
+    int64_t off = 0;
+    for (int64_t l = 0; l < L; l++) {
+        const int64_t nin = net->units[l], nout = net->units[l + 1];
+        const REAL *W = P + off, *b = net->use_bias[l] ? W + nin * nout : NULL;
+        off += nin * nout + (net->use_bias[l] ? nout : 0);
+        int64_t rs, cs;
+        const REAL *in = FN(layer_input)(net, w, l, train, X, &rs, &cs, rsx, csx);
+        const int last = l == L - 1;
+        REAL *Y = last && y_last != NULL ? y_last : ACT_OUT(w, l);
+        int status = FMFN(dense_forward)(Y, last ? w->zl : NULL, in, rs, cs, W, b, nb, nin, nout,
+                                         net->act[l], net->act_alpha[l], n_threads);
+        if (status != FM_OK) return status;
+        if (!last && train && net->dropout[l + 1] > 0)
+            FN(dropout_apply)(DROPPED(w, l + 1), Y, nb * nout, net->dropout[l + 1],
+                              dropout_key(seed, iteration, l + 1));
+    }
+    return FM_OK;
+}
+
+static void FN(add_penalty_grad)(REAL *dV, const REAL *V, int64_t len, double l1, double l2) {
+    if (l1 == 0 && l2 == 0) return;
+    const REAL a = (REAL)l1, b = (REAL)(2 * l2);
+    for (int64_t i = 0; i < len; i++)
+        dV[i] += a * (REAL)((V[i] > 0) - (V[i] < 0)) + b * V[i];
+}
+
+static double FN(penalty_of)(const REAL *V, int64_t len, double l1, double l2) {
+    if (l1 == 0 && l2 == 0) return 0;
+    double s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < len; i++) {
+        s1 += fabs((double)V[i]);
+        s2 += (double)V[i] * V[i];
+    }
+    return l1 * s1 + l2 * s2;
+}
+
+/* The regularization term added to every batch loss. */
+static double FN(penalty)(const fm_net *net, const REAL *P) {
+    double pen = 0;
+    int64_t off = 0;
+    for (int64_t l = 0; l < net->n_layers; l++) {
+        const int64_t nin = net->units[l], nout = net->units[l + 1];
+        pen += FN(penalty_of)(P + off, nin * nout, net->l1[l], net->l2[l]);
+        off += nin * nout;
+        if (net->use_bias[l]) {
+            pen += FN(penalty_of)(P + off, nout, net->bias_l1[l], net->bias_l2[l]);
+            off += nout;
+        }
+    }
+    return pen;
+}
+
+/* Backward from dZ of the last layer (in d0) to every parameter gradient in G. */
+static int FN(backward)(const fm_net *net, const REAL *P, REAL *G, const FN(ws) * w, int64_t nb,
+                        const REAL *X, int64_t rsx, int64_t csx, int train, uint64_t seed,
+                        int64_t iteration, int n_threads) {
+    /* forward: Z_l = in_l @ W_l + b_l  =>  dW_l = in_l^T dZ_l, db_l = colsum(dZ_l),
+     * d(in_l) = dZ_l W_l^T, dZ_{l-1} = act'(d(in_l) * mask_l) */
+    const int64_t L = net->n_layers;
+    int64_t off = 0;
+    for (int64_t l = 0; l < L; l++)
+        off += net->units[l] * net->units[l + 1] + (net->use_bias[l] ? net->units[l + 1] : 0);
+    REAL *dcur = w->d0, *dnext = w->d1;
+    for (int64_t l = L - 1; l >= 0; l--) {
+        const int64_t nin = net->units[l], nout = net->units[l + 1];
+        off -= nin * nout + (net->use_bias[l] ? nout : 0);
+        const REAL *W = P + off;
+        REAL *dW = G + off, *db = net->use_bias[l] ? dW + nin * nout : NULL;
+        int64_t rs, cs;
+        const REAL *in = FN(layer_input)(net, w, l, train, X, &rs, &cs, rsx, csx);
+        int status = FMFN(dense_backward)(l > 0 ? dnext : NULL, dW, db, dcur, in, rs, cs, W, nb,
+                                          nin, nout, n_threads);
+        if (status != FM_OK) return status;
+        FN(add_penalty_grad)(dW, W, nin * nout, net->l1[l], net->l2[l]);
+        if (db != NULL) FN(add_penalty_grad)(db, W + nin * nout, nout, net->bias_l1[l], net->bias_l2[l]);
+        if (l > 0) {
+            if (train && net->dropout[l] > 0)
+                FN(dropout_apply)(dnext, dnext, nb * nin, net->dropout[l],
+                                  dropout_key(seed, iteration, l));
+            status = FMFN(act_backward)(dnext, dnext, ACT_OUT(w, l - 1), nb, nin,
+                                        net->act[l - 1], net->act_alpha[l - 1]);
+            if (status != FM_OK) return status;
+        }
+        REAL *tmp = dcur;
+        dcur = dnext;
+        dnext = tmp;
+    }
+    return FM_OK;
+}
+
+/* Loss of a forwarded batch; dZ of the last layer goes to d0. */
+static int FN(batch_loss)(const fm_net *net, const FN(ws) * w, int64_t nb, const REAL *Y,
+                          const REAL *T, const int64_t *labels, const REAL *sw, double *loss) {
+    const int64_t L = net->n_layers;
+    const double scale = net->loss == FM_LOSS_SSE ? 1.0 : 1.0 / (double)nb;
+    double total = 0;
+    int status = FMFN(loss)(&total, w->d0, w->zl, Y, T, labels, sw, nb, net->units[L], net->loss,
+                            net->act[L - 1], net->act_alpha[L - 1], scale);
+    *loss = total * scale;
+    return status;
+}
+
+static int FN(add_metrics)(const fm_net *net, fm_stats *stats, int64_t nb, const REAL *Y,
+                           const REAL *T, const int64_t *labels, const REAL *sw) {
+    for (int64_t i = 0; i < net->n_metrics; i++) {
+        int status = FMFN(metric)(&stats->metric_num[i], &stats->metric_den[i], Y, T, labels, sw,
+                                  nb, net->units[net->n_layers], net->metrics[i]);
+        if (status != FM_OK) return status;
+    }
+    return FM_OK;
+}
+
+static int FN(train)(const fm_net *net, const fm_optim *opt, void *params, void *grads,
+                     void *opt_state, int64_t *iterations, void *work, int64_t B,
+                     const fm_data *data, const int64_t *order, int64_t first_batch,
+                     int64_t n_batches, uint64_t seed, fm_stats *stats, int n_threads) {
+    REAL *P = (REAL *)params, *G = (REAL *)grads, *S = (REAL *)opt_state;
+    const FN(ws) ws = FN(ws_open)(net, work, B), *w = &ws;
+    const int64_t L = net->n_layers, n = data->n, n_in = net->units[0], n_out = net->units[L];
+    const int64_t n_params = fm_net_param_count(net), n_tensors = w->hdr[4 * L + 1];
+    const REAL *X = (const REAL *)data->X, *T = (const REAL *)data->T, *SW = (const REAL *)data->sw;
+    for (int64_t bi = first_batch; bi < first_batch + n_batches; bi++) {
+        const int64_t start = bi * B, cnt = n - start < B ? n - start : B;
+        const int64_t *rows = order + start;
+        for (int64_t r = 0; r < cnt; r++)
+            if (rows[r] < 0 || rows[r] >= n) return FM_ERR_BADARG;
+        FN(gather)(w->xb, X, data->x_rs, data->x_cs, n_in, rows, 0, cnt);
+        if (T != NULL) FN(gather)(w->tb, T, data->t_rs, data->t_cs, n_out, rows, 0, cnt);
+        if (data->labels != NULL)
+            for (int64_t r = 0; r < cnt; r++) w->lb[r] = data->labels[rows[r]];
+        if (SW != NULL)
+            for (int64_t r = 0; r < cnt; r++) w->wb[r] = SW[rows[r]];
+        const REAL *tb = T != NULL ? w->tb : NULL, *wb = SW != NULL ? w->wb : NULL;
+        const int64_t *lb = data->labels != NULL ? w->lb : NULL;
+        if (net->dropout[0] > 0)
+            FN(dropout_apply)(w->xb, w->xb, cnt * n_in, net->dropout[0],
+                              dropout_key(seed, *iterations, 0));
+        int status = FN(forward)(net, P, w, cnt, w->xb, n_in, 1, 1, seed, *iterations, NULL,
+                                 n_threads);
+        if (status != FM_OK) return status;
+        const REAL *Y = ACT_OUT(w, L - 1);
+        double loss;
+        status = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, &loss);
+        if (status != FM_OK) return status;
+        loss += FN(penalty)(net, P);
+        if (!isfinite(loss)) {
+            stats->bad_batch = bi;
+            return FM_ERR_NONFINITE;
+        }
+        status = FN(add_metrics)(net, stats, cnt, Y, tb, lb, wb);
+        if (status != FM_OK) return status;
+        stats->loss_sum += loss * (double)cnt;
+        stats->n_seen += cnt;
+        status = FN(backward)(net, P, G, w, cnt, w->xb, n_in, 1, 1, seed, *iterations, n_threads);
+        if (status != FM_OK) return status;
+        status = FMFN(optim_step)(P, G, S, n_params, w->hdr + 2 * L, n_tensors, opt, *iterations,
+                                  n_threads);
+        if (status != FM_OK) return status;
+        (*iterations)++;
+    }
+    return FM_OK;
+}
+
+static int FN(evaluate)(const fm_net *net, const void *params, void *work, int64_t B,
+                        const fm_data *data, fm_stats *stats, int n_threads) {
+    const REAL *P = (const REAL *)params;
+    const FN(ws) ws = FN(ws_open)(net, work, B), *w = &ws;
+    const int64_t L = net->n_layers, n = data->n, n_out = net->units[L];
+    const REAL *X = (const REAL *)data->X, *T = (const REAL *)data->T, *SW = (const REAL *)data->sw;
+    const double pen = FN(penalty)(net, P);
+    for (int64_t start = 0; start < n; start += B) {
+        const int64_t cnt = n - start < B ? n - start : B;
+        if (T != NULL) FN(gather)(w->tb, T, data->t_rs, data->t_cs, n_out, NULL, start, cnt);
+        const REAL *tb = T != NULL ? w->tb : NULL, *wb = SW != NULL ? SW + start : NULL;
+        const int64_t *lb = data->labels != NULL ? data->labels + start : NULL;
+        int status = FN(forward)(net, P, w, cnt, X + start * data->x_rs, data->x_rs, data->x_cs,
+                                 0, 0, 0, NULL, n_threads);
+        if (status != FM_OK) return status;
+        const REAL *Y = ACT_OUT(w, L - 1);
+        double loss;
+        status = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, &loss);
+        if (status == FM_OK) status = FN(add_metrics)(net, stats, cnt, Y, tb, lb, wb);
+        if (status != FM_OK) return status;
+        stats->loss_sum += (loss + pen) * (double)cnt;
+        stats->n_seen += cnt;
+    }
+    return FM_OK;
+}
+
+static int FN(predict)(const fm_net *net, const void *params, void *work, int64_t B,
+                       const void *Xv, int64_t x_rs, int64_t x_cs, int64_t n, void *out,
+                       int n_threads) {
+    const REAL *P = (const REAL *)params, *X = (const REAL *)Xv;
+    const FN(ws) ws = FN(ws_open)(net, work, B), *w = &ws;
+    const int64_t n_out = net->units[net->n_layers];
+    for (int64_t start = 0; start < n; start += B) {
+        const int64_t cnt = n - start < B ? n - start : B;
+        int status = FN(forward)(net, P, w, cnt, X + start * x_rs, x_rs, x_cs, 0, 0, 0,
+                                 (REAL *)out + start * n_out, n_threads);
+        if (status != FM_OK) return status;
+    }
+    return FM_OK;
+}
+
+static int FN(loss_and_grad)(const fm_net *net, const void *params, void *grads, void *work,
+                             const fm_data *data, double *loss, int n_threads) {
+    const REAL *P = (const REAL *)params;
+    const int64_t n = data->n, L = net->n_layers, n_out = net->units[L];
+    const FN(ws) ws = FN(ws_open)(net, work, n), *w = &ws;
+    const REAL *X = (const REAL *)data->X, *T = (const REAL *)data->T;
+    if (T != NULL) FN(gather)(w->tb, T, data->t_rs, data->t_cs, n_out, NULL, 0, n);
+    int status = FN(forward)(net, P, w, n, X, data->x_rs, data->x_cs, 0, 0, 0, NULL, n_threads);
+    if (status != FM_OK) return status;
+    status = FN(batch_loss)(net, w, n, ACT_OUT(w, L - 1), T != NULL ? w->tb : NULL, data->labels,
+                            (const REAL *)data->sw, loss);
+    if (status != FM_OK) return status;
+    *loss += FN(penalty)(net, P);
+    return FN(backward)(net, P, (REAL *)grads, w, n, X, data->x_rs, data->x_cs, 0, 0, 0,
+                        n_threads);
+}
+
+#undef ACT_OUT
+#undef DROPPED

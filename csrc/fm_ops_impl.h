@@ -1,0 +1,448 @@
+/* fm_ops_impl.h - typed body of fm_ops.c (REAL, FN and the math macros set by the includer). */
+
+static inline REAL FN(sigmoid)(REAL x) {
+    if (x >= 0) return (REAL)1 / ((REAL)1 + EXP(-x));
+    const REAL e = EXP(x);
+    return e / ((REAL)1 + e);
+}
+
+/* ---- activations ---------------------------------------------------------------------- */
+
+static void FN(softmax_row)(REAL *y, const REAL *x, int64_t n) {
+    REAL mx = x[0];
+    for (int64_t j = 1; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    double s = 0;
+    for (int64_t j = 0; j < n; j++) {
+        y[j] = EXP(x[j] - mx);
+        s += y[j];
+    }
+    const REAL inv = (REAL)(1.0 / s);
+    for (int64_t j = 0; j < n; j++) y[j] *= inv;
+}
+
+int FN(fm_act_forward)(REAL *Y, const REAL *X, int64_t m, int64_t n, int act, double alpha) {
+    /* forward: Y = act(X), element-wise (softmax: per row, max subtracted) */
+    if (m < 0 || n < 0 || fm_act_check(act) != FM_OK) return FM_ERR_BADARG;
+    const int64_t len = m * n;
+    if (len == 0) return FM_OK;
+    if (Y == NULL || X == NULL) return FM_ERR_BADARG;
+    const REAL a = (REAL)alpha;
+    switch (act) {
+    case FM_ACT_LINEAR:
+        if (Y != X)
+            for (int64_t i = 0; i < len; i++) Y[i] = X[i];
+        break;
+    case FM_ACT_RELU:
+        for (int64_t i = 0; i < len; i++) Y[i] = X[i] > 0 ? X[i] : (REAL)0;
+        break;
+    case FM_ACT_LEAKY_RELU:
+        for (int64_t i = 0; i < len; i++) Y[i] = X[i] > 0 ? X[i] : a * X[i];
+        break;
+    case FM_ACT_ELU:
+        for (int64_t i = 0; i < len; i++) Y[i] = X[i] > 0 ? X[i] : a * EXPM1(X[i]);
+        break;
+    case FM_ACT_SIGMOID:
+        for (int64_t i = 0; i < len; i++) Y[i] = FN(sigmoid)(X[i]);
+        break;
+    case FM_ACT_HARD_SIGMOID:
+        for (int64_t i = 0; i < len; i++) {
+            const REAL v = X[i] / (REAL)6 + (REAL)0.5;
+            Y[i] = v < 0 ? (REAL)0 : (v > 1 ? (REAL)1 : v);
+        }
+        break;
+    case FM_ACT_TANH:
+        for (int64_t i = 0; i < len; i++) Y[i] = TANH(X[i]);
+        break;
+    case FM_ACT_SOFTPLUS:
+        for (int64_t i = 0; i < len; i++)
+            Y[i] = X[i] > 0 ? X[i] + LOG1P(EXP(-X[i])) : LOG1P(EXP(X[i]));
+        break;
+    case FM_ACT_SOFTMAX:
+        for (int64_t r = 0; r < m; r++) FN(softmax_row)(Y + r * n, X + r * n, n);
+        break;
+    case FM_ACT_SELU:
+        for (int64_t i = 0; i < len; i++)
+            Y[i] = X[i] > 0 ? (REAL)SELU_SCALE * X[i]
+                            : (REAL)(SELU_SCALE * SELU_ALPHA) * EXPM1(X[i]);
+        break;
+    case FM_ACT_SOFTSIGN:
+        for (int64_t i = 0; i < len; i++) Y[i] = X[i] / ((REAL)1 + FABS(X[i]));
+        break;
+    case FM_ACT_EXPONENTIAL:
+        for (int64_t i = 0; i < len; i++) Y[i] = EXP(X[i]);
+        break;
+    }
+    return FM_OK;
+}
+
+int FN(fm_act_backward)(REAL *dX, const REAL *dY, const REAL *Y, int64_t m, int64_t n, int act,
+                        double alpha) {
+    /* forward: Y = act(X)  =>  dX = dY * act'(X), written in terms of Y */
+    if (m < 0 || n < 0 || fm_act_check(act) != FM_OK) return FM_ERR_BADARG;
+    const int64_t len = m * n;
+    if (len == 0) return FM_OK;
+    if (dX == NULL || dY == NULL || Y == NULL) return FM_ERR_BADARG;
+    const REAL a = (REAL)alpha;
+    switch (act) {
+    case FM_ACT_LINEAR:
+        if (dX != dY)
+            for (int64_t i = 0; i < len; i++) dX[i] = dY[i];
+        break;
+    case FM_ACT_RELU:
+        for (int64_t i = 0; i < len; i++) dX[i] = Y[i] > 0 ? dY[i] : (REAL)0;
+        break;
+    case FM_ACT_LEAKY_RELU:
+        for (int64_t i = 0; i < len; i++) dX[i] = Y[i] > 0 ? dY[i] : a * dY[i];
+        break;
+    case FM_ACT_ELU: /* y = a (e^x - 1) for x <= 0, so dy/dx = y + a */
+        for (int64_t i = 0; i < len; i++) dX[i] = Y[i] > 0 ? dY[i] : dY[i] * (Y[i] + a);
+        break;
+    case FM_ACT_SIGMOID:
+        for (int64_t i = 0; i < len; i++) dX[i] = dY[i] * Y[i] * ((REAL)1 - Y[i]);
+        break;
+    case FM_ACT_HARD_SIGMOID:
+        for (int64_t i = 0; i < len; i++)
+            dX[i] = (Y[i] > 0 && Y[i] < 1) ? dY[i] / (REAL)6 : (REAL)0;
+        break;
+    case FM_ACT_TANH:
+        for (int64_t i = 0; i < len; i++) dX[i] = dY[i] * ((REAL)1 - Y[i] * Y[i]);
+        break;
+    case FM_ACT_SOFTPLUS: /* sigmoid(x) = 1 - e^-y */
+        for (int64_t i = 0; i < len; i++) dX[i] = -dY[i] * EXPM1(-Y[i]);
+        break;
+    case FM_ACT_SOFTMAX: /* dX = Y * (dY - <dY, Y>) per row */
+        for (int64_t r = 0; r < m; r++) {
+            const REAL *y = Y + r * n, *dy = dY + r * n;
+            REAL *dx = dX + r * n;
+            double dot = 0;
+            for (int64_t j = 0; j < n; j++) dot += (double)dy[j] * y[j];
+            for (int64_t j = 0; j < n; j++) dx[j] = y[j] * (dy[j] - (REAL)dot);
+        }
+        break;
+    case FM_ACT_SELU:
+        for (int64_t i = 0; i < len; i++)
+            dX[i] = Y[i] > 0 ? dY[i] * (REAL)SELU_SCALE
+                             : dY[i] * (Y[i] + (REAL)(SELU_SCALE * SELU_ALPHA));
+        break;
+    case FM_ACT_SOFTSIGN: /* 1 / (1 + |x|)^2 = (1 - |y|)^2 */
+        for (int64_t i = 0; i < len; i++) {
+            const REAL t = (REAL)1 - FABS(Y[i]);
+            dX[i] = dY[i] * t * t;
+        }
+        break;
+    case FM_ACT_EXPONENTIAL:
+        for (int64_t i = 0; i < len; i++) dX[i] = dY[i] * Y[i];
+        break;
+    }
+    return FM_OK;
+}
+
+/* ---- dense layer ---------------------------------------------------------------------- */
+
+int FN(fm_dense_forward)(REAL *Y, REAL *Z, const REAL *X, int64_t rsx, int64_t csx,
+                         const REAL *W, const REAL *b, int64_t m, int64_t n_in, int64_t n_out,
+                         int act, double alpha, int n_threads) {
+    /* X (m x n_in), W (n_in x n_out), b (n_out) -> Z = X @ W + b, Y = act(Z) (m x n_out) */
+    if (m < 0 || n_in < 0 || n_out < 0 || fm_act_check(act) != FM_OK) return FM_ERR_BADARG;
+    if (m == 0 || n_out == 0) return FM_OK;
+    if (Y == NULL || (n_in > 0 && (X == NULL || W == NULL))) return FM_ERR_BADARG;
+    REAL *out = Z != NULL ? Z : Y;
+    int status = GEMM(m, n_out, n_in, 1, X, rsx, csx, W, n_out, 1, 0, out, n_out, 1,
+                               n_threads);
+    if (status != FM_OK) return status;
+    if (b != NULL)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n_out; j++) out[i * n_out + j] += b[j];
+    return FN(fm_act_forward)(Y, out, m, n_out, act, alpha);
+}
+
+int FN(fm_dense_backward)(REAL *dX, REAL *dW, REAL *db, const REAL *dZ, const REAL *X,
+                          int64_t rsx, int64_t csx, const REAL *W, int64_t m, int64_t n_in,
+                          int64_t n_out, int n_threads) {
+    /* forward: Z = X @ W + b  =>  dW = X^T @ dZ, db = colsum(dZ), dX = dZ @ W^T */
+    if (m < 0 || n_in < 0 || n_out < 0 || dW == NULL) return FM_ERR_BADARG;
+    if (m > 0 && (dZ == NULL || X == NULL)) return FM_ERR_BADARG;
+    if (dX != NULL && W == NULL) return FM_ERR_BADARG;
+    int status = GEMM(n_in, n_out, m, 1, X, csx, rsx, dZ, n_out, 1, 0, dW, n_out, 1,
+                               n_threads);
+    if (status != FM_OK) return status;
+    if (db != NULL) {
+        for (int64_t j = 0; j < n_out; j++) db[j] = 0;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n_out; j++) db[j] += dZ[i * n_out + j];
+    }
+    if (dX != NULL)
+        status = GEMM(m, n_in, n_out, 1, dZ, n_out, 1, W, 1, n_out, 0, dX, n_in, 1,
+                               n_threads);
+    return status;
+}
+
+/* ---- losses --------------------------------------------------------------------------- */
+
+int FN(fm_loss)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL *Y, const REAL *T,
+                const int64_t *labels, const REAL *w, int64_t m, int64_t n, int loss,
+                int out_act, double out_alpha, double grad_scale) {
+    /* l_i per fastmlp.h; dZ = grad_scale * w_i * dl_i/dZ through the output activation */
+    if (loss_sum == NULL || m < 0 || n < 1 || loss < 0 || loss >= FM_LOSS_COUNT ||
+        fm_act_check(out_act) != FM_OK)
+        return FM_ERR_BADARG;
+    const int sparse = loss == FM_LOSS_SPARSE_CCE;
+    if (m > 0 && (dZ == NULL || Z == NULL || Y == NULL || (sparse ? labels == NULL : T == NULL)))
+        return FM_ERR_BADARG;
+    if (sparse)
+        for (int64_t i = 0; i < m; i++)
+            if (labels[i] < 0 || labels[i] >= n) return FM_ERR_BADARG;
+    const int fused = (loss == FM_LOSS_BCE && out_act == FM_ACT_SIGMOID) ||
+                      ((loss == FM_LOSS_CCE || sparse) && out_act == FM_ACT_SOFTMAX);
+    const REAL eps = (REAL)FM_PROB_EPS;
+    const REAL inv_n = (REAL)1 / (REAL)n;
+    double total = 0;
+    for (int64_t i = 0; i < m; i++) {
+        const REAL *z = Z + i * n, *y = Y + i * n, *t = sparse ? NULL : T + i * n;
+        REAL *d = dZ + i * n; /* dl/dZ when fused, dl/dY otherwise */
+        const double wi = w != NULL ? (double)w[i] : 1.0;
+        double l = 0;
+#define TARGET(j) (sparse ? (REAL)((j) == labels[i]) : t[j])
+        switch (loss) {
+        case FM_LOSS_MSE:
+        case FM_LOSS_SSE: {
+            const REAL s = loss == FM_LOSS_MSE ? inv_n : (REAL)1;
+            for (int64_t j = 0; j < n; j++) {
+                const REAL e = y[j] - t[j];
+                l += (double)e * e;
+                d[j] = 2 * s * e;
+            }
+            if (loss == FM_LOSS_MSE) l /= (double)n;
+            break;
+        }
+        case FM_LOSS_MAE:
+            for (int64_t j = 0; j < n; j++) {
+                const REAL e = y[j] - t[j];
+                l += FABS(e);
+                d[j] = e > 0 ? inv_n : (e < 0 ? -inv_n : (REAL)0);
+            }
+            l /= (double)n;
+            break;
+        case FM_LOSS_BCE:
+            for (int64_t j = 0; j < n; j++) {
+                if (fused) { /* max(z, 0) - z t + log(1 + e^-|z|), gradient sigmoid(z) - t */
+                    l += (z[j] > 0 ? z[j] : 0) - z[j] * t[j] + LOG1P(EXP(-FABS(z[j])));
+                    d[j] = (y[j] - t[j]) * inv_n;
+                } else {
+                    const int clipped = !(y[j] > eps && y[j] < 1 - eps);
+                    const REAL p = y[j] < eps ? eps : (y[j] > 1 - eps ? 1 - eps : y[j]);
+                    l -= t[j] * LOG(p) + (1 - t[j]) * LOG(1 - p);
+                    d[j] = clipped ? (REAL)0 : (-t[j] / p + (1 - t[j]) / (1 - p)) * inv_n;
+                }
+            }
+            l /= (double)n;
+            break;
+        case FM_LOSS_CCE:
+        case FM_LOSS_SPARSE_CCE:
+            if (fused) { /* sum_j t_j (logsumexp(z) - z_j), gradient y * sum(t) - t */
+                REAL mx = z[0];
+                for (int64_t j = 1; j < n; j++) mx = z[j] > mx ? z[j] : mx;
+                double se = 0, tsum = 0;
+                for (int64_t j = 0; j < n; j++) se += EXP(z[j] - mx);
+                const double lse = mx + log(se);
+                for (int64_t j = 0; j < n; j++) {
+                    const REAL tj = TARGET(j);
+                    l += tj * (lse - z[j]);
+                    tsum += tj;
+                }
+                for (int64_t j = 0; j < n; j++) d[j] = y[j] * (REAL)tsum - TARGET(j);
+            } else { /* Keras: q = clip(y / sum(y)); l = -sum t log q */
+                double s = 0;
+                for (int64_t j = 0; j < n; j++) s += y[j];
+                double gq = 0; /* sum_j g_j q_j with g_j = dl/dq_j */
+                for (int64_t j = 0; j < n; j++) {
+                    const REAL q = (REAL)(y[j] / s), tj = TARGET(j);
+                    const int clipped = !(q > eps && q < 1 - eps);
+                    const REAL qc = q < eps ? eps : (q > 1 - eps ? 1 - eps : q);
+                    l -= tj * LOG(qc);
+                    d[j] = clipped ? (REAL)0 : -tj / q;
+                    gq += (double)d[j] * q;
+                }
+                for (int64_t j = 0; j < n; j++) d[j] = (REAL)((d[j] - gq) / s);
+            }
+            break;
+        }
+#undef TARGET
+        total += wi * l;
+        const REAL scale = (REAL)(wi * grad_scale);
+        for (int64_t j = 0; j < n; j++) d[j] *= scale;
+    }
+    *loss_sum = total;
+    if (!fused) return FN(fm_act_backward)(dZ, dZ, Y, m, n, out_act, out_alpha);
+    return FM_OK;
+}
+
+/* ---- metrics -------------------------------------------------------------------------- */
+
+static int64_t FN(argmax)(const REAL *v, int64_t n) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < n; j++)
+        if (v[j] > v[best]) best = j;
+    return best;
+}
+
+int FN(fm_metric)(double *num, double *den, const REAL *Y, const REAL *T, const int64_t *labels,
+                  const REAL *w, int64_t m, int64_t n, int metric) {
+    /* num += sum_i w_i metric_i, den += sum_i w_i */
+    if (num == NULL || den == NULL || m < 0 || n < 1 || metric < 0 || metric >= FM_METRIC_COUNT)
+        return FM_ERR_BADARG;
+    const int sparse = metric == FM_METRIC_SPARSE_CATEGORICAL_ACC;
+    if (m > 0 && (Y == NULL || (sparse ? labels == NULL : T == NULL))) return FM_ERR_BADARG;
+    double s = 0, ws = 0;
+    for (int64_t i = 0; i < m; i++) {
+        const REAL *y = Y + i * n, *t = sparse ? NULL : T + i * n;
+        const double wi = w != NULL ? (double)w[i] : 1.0;
+        double v = 0;
+        switch (metric) {
+        case FM_METRIC_BINARY_ACC:
+            for (int64_t j = 0; j < n; j++) v += (y[j] > (REAL)0.5) == (t[j] > (REAL)0.5);
+            v /= (double)n;
+            break;
+        case FM_METRIC_CATEGORICAL_ACC: v = FN(argmax)(y, n) == FN(argmax)(t, n); break;
+        case FM_METRIC_SPARSE_CATEGORICAL_ACC: v = FN(argmax)(y, n) == labels[i]; break;
+        case FM_METRIC_MSE:
+            for (int64_t j = 0; j < n; j++) v += ((double)y[j] - t[j]) * ((double)y[j] - t[j]);
+            v /= (double)n;
+            break;
+        case FM_METRIC_MAE:
+            for (int64_t j = 0; j < n; j++) v += fabs((double)y[j] - t[j]);
+            v /= (double)n;
+            break;
+        }
+        s += wi * v;
+        ws += wi;
+    }
+    *num += s;
+    *den += ws;
+    return FM_OK;
+}
+
+/* ---- optimizers ----------------------------------------------------------------------- */
+
+static double FN(sumsq)(const REAL *g, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return s;
+}
+
+static void FN(scale)(REAL *g, int64_t n, REAL s) {
+    for (int64_t i = 0; i < n; i++) g[i] *= s;
+}
+
+/* Keras 3's clipping, applied to G in place before the update. */
+static void FN(clip)(REAL *G, int64_t n, const int64_t *offsets, int64_t n_tensors,
+                     const fm_optim *o) {
+    if (o->clipnorm > 0) {
+        const int64_t nt = offsets != NULL ? n_tensors : 1;
+        for (int64_t t = 0; t < nt; t++) {
+            const int64_t lo = offsets != NULL ? offsets[t] : 0;
+            const int64_t hi = offsets != NULL ? offsets[t + 1] : n;
+            const double norm = sqrt(FN(sumsq)(G + lo, hi - lo));
+            if (norm > o->clipnorm) FN(scale)(G + lo, hi - lo, (REAL)(o->clipnorm / norm));
+        }
+    } else if (o->global_clipnorm > 0) {
+        const double norm = sqrt(FN(sumsq)(G, n));
+        if (norm > o->global_clipnorm) FN(scale)(G, n, (REAL)(o->global_clipnorm / norm));
+    } else if (o->clipvalue > 0) {
+        const REAL c = (REAL)o->clipvalue;
+        for (int64_t i = 0; i < n; i++) G[i] = G[i] > c ? c : (G[i] < -c ? -c : G[i]);
+    }
+}
+
+/* The update on elements [lo, hi); element-wise, so any split gives the same bits. */
+static void FN(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, int64_t hi,
+                       const fm_optim *o, double lr, int64_t t) {
+    REAL *s0 = S, *s1 = S + n, *s2 = S + 2 * n;
+    const REAL eps = (REAL)o->epsilon;
+    switch (o->kind) {
+    case FM_OPT_SGD: {
+        const REAL mu = (REAL)o->momentum, a = (REAL)lr;
+        if (o->momentum == 0)
+            for (int64_t i = lo; i < hi; i++) P[i] -= a * G[i];
+        else
+            for (int64_t i = lo; i < hi; i++) {
+                s0[i] = mu * s0[i] - a * G[i];
+                P[i] += o->nesterov ? mu * s0[i] - a * G[i] : s0[i];
+            }
+        break;
+    }
+    case FM_OPT_ADAM: {
+        const REAL b1 = (REAL)(1 - o->beta_1), b2 = (REAL)(1 - o->beta_2);
+        const REAL a = (REAL)(lr * sqrt(1 - pow(o->beta_2, (double)t)) /
+                              (1 - pow(o->beta_1, (double)t)));
+        for (int64_t i = lo; i < hi; i++) {
+            const REAL g = G[i];
+            s0[i] += (g - s0[i]) * b1;
+            s1[i] += (g * g - s1[i]) * b2;
+            REAL v = s1[i];
+            if (o->amsgrad) {
+                s2[i] = s2[i] > v ? s2[i] : v;
+                v = s2[i];
+            }
+            P[i] -= s0[i] * a / (SQRT(v) + eps);
+        }
+        break;
+    }
+    case FM_OPT_RMSPROP: {
+        const REAL rho = (REAL)o->rho, mu = (REAL)o->momentum, a = (REAL)lr;
+        for (int64_t i = lo; i < hi; i++) {
+            const REAL g = G[i];
+            s0[i] = rho * s0[i] + (1 - rho) * g * g;
+            REAL den = s0[i];
+            if (o->centered) {
+                s2[i] = rho * s2[i] + (1 - rho) * g;
+                den -= s2[i] * s2[i];
+            }
+            const REAL inc = a * g / SQRT(den + eps);
+            if (o->momentum > 0) {
+                s1[i] = mu * s1[i] + inc;
+                P[i] -= s1[i];
+            } else {
+                P[i] -= inc;
+            }
+        }
+        break;
+    }
+    case FM_OPT_ADAGRAD: {
+        const REAL a = (REAL)lr;
+        for (int64_t i = lo; i < hi; i++) {
+            s0[i] += G[i] * G[i];
+            P[i] -= a * G[i] / SQRT(s0[i] + eps);
+        }
+        break;
+    }
+    }
+}
+
+int FN(fm_optim_step)(REAL *P, REAL *G, REAL *S, int64_t n, const int64_t *offsets,
+                      int64_t n_tensors, const fm_optim *opt, int64_t iteration, int n_threads) {
+    /* P (n) -= update(G (n), state S (3n)); G clipped in place first */
+    if (n < 0 || iteration < 0 || fm_optim_check(opt) != FM_OK) return FM_ERR_BADARG;
+    if (offsets != NULL && (n_tensors < 1 || offsets[0] != 0 || offsets[n_tensors] != n))
+        return FM_ERR_BADARG;
+    if (n == 0) return FM_OK;
+    if (P == NULL || G == NULL || S == NULL) return FM_ERR_BADARG;
+    FN(clip)(G, n, offsets, n_tensors, opt);
+    const double lr = opt->learning_rate / (1 + opt->decay * (double)iteration);
+    const int64_t t = iteration + 1;
+    const int nt = fm_threads_for(n_threads, n, FM_ELEMWISE_PARALLEL_MIN);
+    if (nt == 1) {
+        FN(update)(P, G, S, n, 0, n, opt, lr, t);
+        return FM_OK;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+    {
+        const int64_t T = omp_get_num_threads(), id = omp_get_thread_num();
+        const int64_t chunk = (n + T - 1) / T;
+        const int64_t lo = id * chunk < n ? id * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
+        FN(update)(P, G, S, n, lo, hi, opt, lr, t);
+    }
+#endif
+    return FM_OK;
+}

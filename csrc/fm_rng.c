@@ -1,0 +1,60 @@
+/*
+ * fm_rng.c - the engine's own random numbers: xoshiro256** for shuffling, a counter-based
+ * hash for dropout masks.
+ *
+ * Contract: results depend only on the seed/state passed in (no hidden state), so a run is
+ * reproducible from its seed and a dropout mask element from (key, index) alone, whichever
+ * thread computes it.
+ */
+#include "fm_internal.h"
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+void fm_rng_seed(uint64_t state[4], uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) state[i] = splitmix64(&x);
+}
+
+uint64_t fm_rng_next(uint64_t s[4]) {
+    const uint64_t result = rotl(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+/* Uniform integer in [0, bound) without modulo bias (rejection on the low range). */
+static uint64_t rng_below(uint64_t s[4], uint64_t bound) {
+    const uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
+    uint64_t r;
+    do r = fm_rng_next(s);
+    while (r >= limit);
+    return r % bound;
+}
+
+int fm_shuffle(int64_t *order, int64_t n, uint64_t state[4]) {
+    if (n < 0 || (n > 0 && order == NULL) || state == NULL) return FM_ERR_BADARG;
+    for (int64_t i = n - 1; i > 0; i--) {
+        const int64_t j = (int64_t)rng_below(state, (uint64_t)i + 1);
+        const int64_t tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+    return FM_OK;
+}
+
+double fm_hash_uniform(uint64_t key, uint64_t index) {
+    uint64_t x = key ^ (index * 0xD1B54A32D192ED03ULL);
+    return (double)(splitmix64(&x) >> 11) * 0x1.0p-53;
+}

@@ -1,0 +1,941 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Cython bindings of the C engine.
+
+Each wrapper checks shapes and dtypes and raises ``ValueError`` naming the argument, returns
+early on empty input, calls C with the GIL released, and maps the C status to an exception.
+The kernels are reachable here one by one (``gemm``, ``act_forward``, ``loss``...) so tests hit
+C directly; :class:`Engine` is the training engine every model in the package drives.
+"""
+import numpy as np
+cimport numpy as cnp
+from cython cimport floating
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.string cimport memset
+
+cnp.import_array()
+
+ACTIVATIONS = {
+    "linear": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "sigmoid": 4, "hard_sigmoid": 5,
+    "tanh": 6, "softplus": 7, "softmax": 8, "selu": 9, "softsign": 10, "exponential": 11,
+}
+LOSSES = {
+    "mean_squared_error": 0, "sum_squared_error": 1, "mean_absolute_error": 2,
+    "binary_crossentropy": 3, "categorical_crossentropy": 4,
+    "sparse_categorical_crossentropy": 5,
+}
+METRICS = {
+    "binary_accuracy": 0, "categorical_accuracy": 1, "sparse_categorical_accuracy": 2,
+    "mse": 3, "mae": 4,
+}
+OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2, "adagrad": 3}
+ARCHS = {"generic": FM_ARCH_GENERIC, "avx2": FM_ARCH_AVX2, "avx512": FM_ARCH_AVX512}
+STATUS_NONFINITE = FM_ERR_NONFINITE
+MAX_METRICS = FM_MAX_METRICS
+OPT_STATE_SLOTS = FM_OPT_STATE_SLOTS
+
+_OPT_DEFAULTS = {
+    "learning_rate": None, "momentum": 0.0, "nesterov": False, "beta_1": 0.9,
+    "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False, "rho": 0.9, "centered": False,
+    "decay": 0.0, "clipnorm": None, "clipvalue": None, "global_clipnorm": None,
+    "initial_accumulator_value": 0.1,
+}
+_LR_DEFAULTS = {0: 0.01, 1: 0.001, 2: 0.001, 3: 0.001}
+
+
+cdef int _check(int status, str what) except -1:
+    """Turns a C status into the matching Python exception."""
+    if status == FM_OK:
+        return 0
+    msg = f"{what}: {fm_strerror(status).decode()}"
+    if status == FM_ERR_NOMEM:
+        raise MemoryError(msg)
+    if status == FM_ERR_NONFINITE:
+        raise FloatingPointError(msg)
+    raise ValueError(msg)
+
+
+# ---- CPU dispatch and configuration ----------------------------------------------------
+
+def _init_arch():
+    cdef int status = fm_arch_init()
+    if status == FM_ERR_ARCH:
+        import os
+        raise ImportError(
+            f"FASTMLP_ARCH={os.environ.get('FASTMLP_ARCH')!r} asks for an instruction set this "
+            f"CPU does not support; supported here: {supported_archs()}")
+    if status != FM_OK:
+        import os
+        raise ImportError(
+            f"FASTMLP_ARCH={os.environ.get('FASTMLP_ARCH')!r} is not one of "
+            f"{sorted(ARCHS)}")
+
+
+def supported_archs():
+    """Kernel sets the running CPU supports, best last."""
+    return [name for name, a in ARCHS.items() if fm_cpu_supports(a)]
+
+
+def arch():
+    """Name of the kernel set in use ('generic', 'avx2' or 'avx512')."""
+    return fm_arch_name(fm_arch_selected()).decode()
+
+
+def _set_arch(str name):
+    """Switches the kernel set (a test hook: not thread-safe against running computations)."""
+    if name not in ARCHS:
+        raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {name!r}")
+    if fm_arch_set(ARCHS[name]) != FM_OK:
+        raise ValueError(f"this CPU does not support the {name!r} kernels")
+
+
+def has_openmp():
+    """Whether the engine was built with OpenMP."""
+    return bool(fm_has_openmp())
+
+
+def default_num_threads():
+    """Threads OpenMP would use now (honours OMP_NUM_THREADS and threadpoolctl limits)."""
+    return int(fm_default_num_threads())
+
+
+_init_arch()
+
+
+# ---- argument helpers ------------------------------------------------------------------
+
+cdef int _nthreads(object n_threads) except -1:
+    if n_threads is None:
+        return fm_default_num_threads()
+    if int(n_threads) < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads!r}")
+    return int(n_threads)
+
+
+def _float_dtype(**arrays):
+    """The common float dtype of the named arrays, or ValueError naming the odd one out."""
+    dtype = None
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{name} must be a float32 or float64 numpy array, got "
+                             f"{type(a).__name__} of dtype {getattr(a, 'dtype', None)}")
+        if dtype is None:
+            dtype = a.dtype
+        elif a.dtype != dtype:
+            raise ValueError(f"{name} has dtype {a.dtype}, expected {dtype} like the others")
+    return dtype
+
+
+def _shape_check(str name, tuple got, tuple expected):
+    if got != expected:
+        raise ValueError(f"{name} must have shape {expected}, got {got}")
+
+
+cdef inline int64_t _stride(Py_ssize_t s, Py_ssize_t itemsize):
+    return <int64_t>(s // itemsize)
+
+
+# ---- GEMM ------------------------------------------------------------------------------
+
+def gemm(a, b, c, alpha=1.0, beta=0.0, bint trans_a=False, bint trans_b=False, n_threads=1,
+         bint reference=False):
+    """c := alpha * op(a) @ op(b) + beta * c in place (any strides); returns c."""
+    _float_dtype(a=a, b=b, c=c)
+    if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
+        raise ValueError(f"a, b and c must be 2-D, got {a.ndim}-D, {b.ndim}-D, {c.ndim}-D")
+    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if kb != k:
+        raise ValueError(f"inner dimensions differ: op(a) is {(m, k)}, op(b) is {(kb, n)}")
+    _shape_check("c", c.shape, (m, n))
+    if c.dtype == np.float32:
+        _gemm[float](a, b, c, alpha, beta, trans_a, trans_b, _nthreads(n_threads), reference)
+    else:
+        _gemm[double](a, b, c, alpha, beta, trans_a, trans_b, _nthreads(n_threads), reference)
+    return c
+
+
+cdef _gemm(const floating[:, :] a, const floating[:, :] b, floating[:, :] c, double alpha,
+           double beta, bint ta, bint tb, int nt, bint ref):
+    cdef Py_ssize_t isz = sizeof(floating)
+    cdef int64_t m = c.shape[0], n = c.shape[1]
+    cdef int64_t k = a.shape[0] if ta else a.shape[1]
+    cdef int64_t rsa = _stride(a.strides[0], isz), csa = _stride(a.strides[1], isz)
+    cdef int64_t rsb = _stride(b.strides[0], isz), csb = _stride(b.strides[1], isz)
+    cdef int64_t rsc = _stride(c.strides[0], isz), csc = _stride(c.strides[1], isz)
+    cdef int status = FM_OK
+    if m == 0 or n == 0:
+        return
+    if ta:
+        rsa, csa = csa, rsa
+    if tb:
+        rsb, csb = csb, rsb
+    cdef const floating *pa = &a[0, 0] if k > 0 else NULL
+    cdef const floating *pb = &b[0, 0] if k > 0 else NULL
+    with nogil:
+        if floating is float:
+            if ref:
+                status = fm_sgemm_ref(m, n, k, <float>alpha, pa, rsa, csa, pb, rsb, csb,
+                                      <float>beta, &c[0, 0], rsc, csc)
+            else:
+                status = fm_sgemm(m, n, k, <float>alpha, pa, rsa, csa, pb, rsb, csb,
+                                  <float>beta, &c[0, 0], rsc, csc, nt)
+        else:
+            if ref:
+                status = fm_dgemm_ref(m, n, k, alpha, pa, rsa, csa, pb, rsb, csb, beta,
+                                      &c[0, 0], rsc, csc)
+            else:
+                status = fm_dgemm(m, n, k, alpha, pa, rsa, csa, pb, rsb, csb, beta, &c[0, 0],
+                                  rsc, csc, nt)
+    _check(status, "gemm")
+
+
+# ---- activations -----------------------------------------------------------------------
+
+def _act_id(act):
+    if isinstance(act, str):
+        if act not in ACTIVATIONS:
+            raise ValueError(f"Unknown activation {act!r}; expected one of {sorted(ACTIVATIONS)}")
+        return ACTIVATIONS[act]
+    if not 0 <= int(act) < FM_ACT_COUNT:
+        raise ValueError(f"act must be an activation id in [0, {FM_ACT_COUNT}), got {act!r}")
+    return int(act)
+
+
+def act_forward(act, x, y, double alpha=0.0):
+    """y = act(x); x and y C-contiguous 2-D of one shape (they may be the same array)."""
+    _float_dtype(x=x, y=y)
+    _shape_check("y", y.shape, x.shape)
+    if x.ndim != 2:
+        raise ValueError(f"x must be 2-D, got shape {x.shape}")
+    if x.dtype == np.float32:
+        _act_forward[float](_act_id(act), x, y, alpha)
+    else:
+        _act_forward[double](_act_id(act), x, y, alpha)
+    return y
+
+
+cdef _act_forward(int act, const floating[:, ::1] x, floating[:, ::1] y, double alpha):
+    cdef int status = FM_OK
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        return
+    with nogil:
+        if floating is float:
+            status = fm_act_forward_s(&y[0, 0], &x[0, 0], x.shape[0], x.shape[1], act, alpha)
+        else:
+            status = fm_act_forward_d(&y[0, 0], &x[0, 0], x.shape[0], x.shape[1], act, alpha)
+    _check(status, "act_forward")
+
+
+def act_backward(act, y, dy, dx, double alpha=0.0):
+    """dx = dy * act'(.), computed from the forward output y."""
+    _float_dtype(y=y, dy=dy, dx=dx)
+    if y.ndim != 2:
+        raise ValueError(f"y must be 2-D, got shape {y.shape}")
+    _shape_check("dy", dy.shape, y.shape)
+    _shape_check("dx", dx.shape, y.shape)
+    if y.dtype == np.float32:
+        _act_backward[float](_act_id(act), y, dy, dx, alpha)
+    else:
+        _act_backward[double](_act_id(act), y, dy, dx, alpha)
+    return dx
+
+
+cdef _act_backward(int act, const floating[:, ::1] y, const floating[:, ::1] dy,
+                   floating[:, ::1] dx, double alpha):
+    cdef int status = FM_OK
+    if y.shape[0] == 0 or y.shape[1] == 0:
+        return
+    with nogil:
+        if floating is float:
+            status = fm_act_backward_s(&dx[0, 0], &dy[0, 0], &y[0, 0], y.shape[0], y.shape[1],
+                                       act, alpha)
+        else:
+            status = fm_act_backward_d(&dx[0, 0], &dy[0, 0], &y[0, 0], y.shape[0], y.shape[1],
+                                       act, alpha)
+    _check(status, "act_backward")
+
+
+# ---- dense layer -----------------------------------------------------------------------
+
+def dense_forward(x, w, b, act, double alpha, z, y, n_threads=1):
+    """z = x @ w + b (b may be None, z may be None), y = act(z)."""
+    _float_dtype(x=x, w=w, b=b, z=z, y=y)
+    if x.ndim != 2 or w.ndim != 2:
+        raise ValueError("x and w must be 2-D")
+    m, n_in = x.shape
+    _shape_check("w", w.shape, (n_in, w.shape[1]))
+    n_out = w.shape[1]
+    if b is not None:
+        _shape_check("b", b.shape, (n_out,))
+    if z is not None:
+        _shape_check("z", z.shape, (m, n_out))
+    _shape_check("y", y.shape, (m, n_out))
+    if x.dtype == np.float32:
+        _dense_forward[float](x, w, b, _act_id(act), alpha, z, y, _nthreads(n_threads))
+    else:
+        _dense_forward[double](x, w, b, _act_id(act), alpha, z, y, _nthreads(n_threads))
+    return y
+
+
+cdef _dense_forward(const floating[:, :] x, const floating[:, ::1] w, object b, int act,
+                    double alpha, object z, floating[:, ::1] y, int nt):
+    cdef const floating[::1] bv
+    cdef floating[:, ::1] zv
+    cdef const floating *pb = NULL
+    cdef floating *pz = NULL
+    cdef int status = FM_OK
+    cdef Py_ssize_t isz = sizeof(floating)
+    cdef int64_t m = x.shape[0], n_in = x.shape[1], n_out = w.shape[1]
+    if m == 0 or n_out == 0:
+        return
+    if b is not None:
+        bv = b
+        pb = &bv[0]
+    if z is not None:
+        zv = z
+        pz = &zv[0, 0]
+    cdef const floating *px = &x[0, 0] if n_in > 0 else NULL
+    cdef const floating *pw = &w[0, 0] if n_in > 0 else NULL
+    cdef int64_t rsx = _stride(x.strides[0], isz), csx = _stride(x.strides[1], isz)
+    with nogil:
+        if floating is float:
+            status = fm_dense_forward_s(&y[0, 0], pz, px, rsx, csx, pw, pb, m, n_in, n_out, act,
+                                        alpha, nt)
+        else:
+            status = fm_dense_forward_d(&y[0, 0], pz, px, rsx, csx, pw, pb, m, n_in, n_out, act,
+                                        alpha, nt)
+    _check(status, "dense_forward")
+
+
+def dense_backward(x, w, dz, dx, dw, db, n_threads=1):
+    """dw = x.T @ dz, db = dz.sum(0) (db may be None), dx = dz @ w.T (dx may be None)."""
+    _float_dtype(x=x, w=w, dz=dz, dx=dx, dw=dw, db=db)
+    if x.ndim != 2 or w.ndim != 2:
+        raise ValueError("x and w must be 2-D")
+    m, n_in = x.shape
+    _shape_check("w", w.shape, (n_in, w.shape[1]))
+    n_out = w.shape[1]
+    _shape_check("dz", dz.shape, (m, n_out))
+    _shape_check("dw", dw.shape, (n_in, n_out))
+    if dx is not None:
+        _shape_check("dx", dx.shape, (m, n_in))
+    if db is not None:
+        _shape_check("db", db.shape, (n_out,))
+    if x.dtype == np.float32:
+        _dense_backward[float](x, w, dz, dx, dw, db, _nthreads(n_threads))
+    else:
+        _dense_backward[double](x, w, dz, dx, dw, db, _nthreads(n_threads))
+
+
+cdef _dense_backward(const floating[:, :] x, const floating[:, ::1] w,
+                     const floating[:, ::1] dz, object dx, floating[:, ::1] dw, object db,
+                     int nt):
+    cdef floating[:, ::1] dxv
+    cdef floating[::1] dbv
+    cdef floating *pdx = NULL
+    cdef floating *pdb = NULL
+    cdef int status = FM_OK
+    cdef Py_ssize_t isz = sizeof(floating)
+    cdef int64_t m = x.shape[0], n_in = x.shape[1], n_out = w.shape[1]
+    if n_in == 0 or n_out == 0:
+        return
+    if m == 0:  # no rows: the gradients of a sum over nothing are zero
+        dw[:, :] = 0
+        if db is not None:
+            dbv = db
+            dbv[:] = 0
+        return
+    if dx is not None:
+        dxv = dx
+        pdx = &dxv[0, 0]
+    if db is not None:
+        dbv = db
+        pdb = &dbv[0]
+    cdef int64_t rsx = _stride(x.strides[0], isz), csx = _stride(x.strides[1], isz)
+    with nogil:
+        if floating is float:
+            status = fm_dense_backward_s(pdx, &dw[0, 0], pdb, &dz[0, 0], &x[0, 0], rsx, csx,
+                                         &w[0, 0], m, n_in, n_out, nt)
+        else:
+            status = fm_dense_backward_d(pdx, &dw[0, 0], pdb, &dz[0, 0], &x[0, 0], rsx, csx,
+                                         &w[0, 0], m, n_in, n_out, nt)
+    _check(status, "dense_backward")
+
+
+# ---- losses and metrics ----------------------------------------------------------------
+
+def _labels_array(labels, Py_ssize_t n):
+    if labels is None:
+        return None
+    if not isinstance(labels, np.ndarray) or labels.dtype != np.int64 or labels.ndim != 1:
+        raise ValueError("labels must be a 1-D int64 numpy array")
+    _shape_check("labels", labels.shape, (n,))
+    return np.ascontiguousarray(labels)
+
+
+def loss(loss_id, out_act, z, y, t, labels, sample_weight, dz, double grad_scale,
+         double out_alpha=0.0):
+    """Returns sum_i w_i l_i; writes dz = grad_scale * its gradient wrt the logits z."""
+    _float_dtype(z=z, y=y, t=t, sample_weight=sample_weight, dz=dz)
+    if not 0 <= int(loss_id) < FM_LOSS_COUNT:
+        raise ValueError(f"loss_id must be in [0, {FM_LOSS_COUNT}), got {loss_id!r}")
+    if z.ndim != 2:
+        raise ValueError(f"z must be 2-D, got shape {z.shape}")
+    m, n = z.shape
+    _shape_check("y", y.shape, (m, n))
+    _shape_check("dz", dz.shape, (m, n))
+    sparse = int(loss_id) == FM_LOSS_SPARSE_CCE
+    if sparse and labels is None:
+        raise ValueError("labels are required for sparse_categorical_crossentropy")
+    if not sparse:
+        if t is None:
+            raise ValueError("t (targets) is required for this loss")
+        _shape_check("t", t.shape, (m, n))
+    if sample_weight is not None:
+        _shape_check("sample_weight", sample_weight.shape, (m,))
+    lab = _labels_array(labels, m) if sparse else None
+    if lab is not None and m and (lab.min() < 0 or lab.max() >= n):
+        raise ValueError(f"labels must lie in [0, {n}), got range [{lab.min()}, {lab.max()}]")
+    if z.dtype == np.float32:
+        return _loss[float](int(loss_id), _act_id(out_act), out_alpha, z, y,
+                            None if sparse else t, lab, sample_weight, dz, grad_scale)
+    return _loss[double](int(loss_id), _act_id(out_act), out_alpha, z, y,
+                         None if sparse else t, lab, sample_weight, dz, grad_scale)
+
+
+cdef double _loss(int lid, int act, double alpha, const floating[:, ::1] z,
+                  const floating[:, ::1] y, object t, object labels, object sw,
+                  floating[:, ::1] dz, double scale) except? -1.0:
+    cdef const floating[:, ::1] tv
+    cdef const floating[::1] wv
+    cdef const int64_t[::1] lv
+    cdef const floating *pt = NULL
+    cdef const floating *pw = NULL
+    cdef const int64_t *pl = NULL
+    cdef double total = 0
+    cdef int status = FM_OK
+    cdef int64_t m = z.shape[0], n = z.shape[1]
+    if m == 0:
+        return 0.0
+    if t is not None:
+        tv = t
+        pt = &tv[0, 0]
+    if labels is not None:
+        lv = labels
+        pl = &lv[0]
+    if sw is not None:
+        wv = sw
+        pw = &wv[0]
+    with nogil:
+        if floating is float:
+            status = fm_loss_s(&total, &dz[0, 0], &z[0, 0], &y[0, 0], pt, pl, pw, m, n, lid, act,
+                               alpha, scale)
+        else:
+            status = fm_loss_d(&total, &dz[0, 0], &z[0, 0], &y[0, 0], pt, pl, pw, m, n, lid, act,
+                               alpha, scale)
+    _check(status, "loss")
+    return total
+
+
+def metric(metric_id, y, t, labels, sample_weight):
+    """Returns (sum_i w_i m_i, sum_i w_i) for one metric."""
+    _float_dtype(y=y, t=t, sample_weight=sample_weight)
+    if not 0 <= int(metric_id) < FM_METRIC_COUNT:
+        raise ValueError(f"metric_id must be in [0, {FM_METRIC_COUNT}), got {metric_id!r}")
+    m, n = y.shape
+    sparse = int(metric_id) == METRICS["sparse_categorical_accuracy"]
+    if not sparse:
+        _shape_check("t", t.shape, (m, n))
+    if sample_weight is not None:
+        _shape_check("sample_weight", sample_weight.shape, (m,))
+    lab = _labels_array(labels, m) if sparse else None
+    if y.dtype == np.float32:
+        return _metric[float](int(metric_id), y, None if sparse else t, lab, sample_weight)
+    return _metric[double](int(metric_id), y, None if sparse else t, lab, sample_weight)
+
+
+cdef tuple _metric(int mid, const floating[:, ::1] y, object t, object labels, object sw):
+    cdef const floating[:, ::1] tv
+    cdef const floating[::1] wv
+    cdef const int64_t[::1] lv
+    cdef const floating *pt = NULL
+    cdef const floating *pw = NULL
+    cdef const int64_t *pl = NULL
+    cdef double num = 0, den = 0
+    cdef int status = FM_OK
+    if y.shape[0] == 0:
+        return (0.0, 0.0)
+    if t is not None:
+        tv = t
+        pt = &tv[0, 0]
+    if labels is not None:
+        lv = labels
+        pl = &lv[0]
+    if sw is not None:
+        wv = sw
+        pw = &wv[0]
+    with nogil:
+        if floating is float:
+            status = fm_metric_s(&num, &den, &y[0, 0], pt, pl, pw, y.shape[0], y.shape[1], mid)
+        else:
+            status = fm_metric_d(&num, &den, &y[0, 0], pt, pl, pw, y.shape[0], y.shape[1], mid)
+    _check(status, "metric")
+    return (num, den)
+
+
+# ---- optimizers ------------------------------------------------------------------------
+
+cdef fm_optim _make_optim(int kind, dict config) except *:
+    """Fills the C optimizer record from a Keras-style config dict (unknown keys refused)."""
+    cdef fm_optim o
+    if not 0 <= kind < FM_OPT_COUNT:
+        raise ValueError(f"optimizer id must be in [0, {FM_OPT_COUNT}), got {kind!r}")
+    unknown = set(config) - set(_OPT_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown optimizer settings: {sorted(unknown)}")
+    cfg = dict(_OPT_DEFAULTS)
+    cfg.update({key: v for key, v in config.items() if v is not None})
+    if cfg["learning_rate"] is None:
+        cfg["learning_rate"] = _LR_DEFAULTS[kind]
+    clips = [key for key in ("clipnorm", "clipvalue", "global_clipnorm") if cfg[key] is not None]
+    if len(clips) > 1:
+        raise ValueError(f"only one of clipnorm, clipvalue and global_clipnorm may be set, "
+                         f"got {clips}")
+    o.kind = kind
+    o.nesterov = bool(cfg["nesterov"])
+    o.amsgrad = bool(cfg["amsgrad"])
+    o.centered = bool(cfg["centered"])
+    o.learning_rate = float(cfg["learning_rate"])
+    o.momentum = float(cfg["momentum"])
+    o.beta_1 = float(cfg["beta_1"])
+    o.beta_2 = float(cfg["beta_2"])
+    o.epsilon = float(cfg["epsilon"])
+    o.rho = float(cfg["rho"])
+    o.decay = float(cfg["decay"])
+    o.clipnorm = float(cfg["clipnorm"] or 0.0)
+    o.clipvalue = float(cfg["clipvalue"] or 0.0)
+    o.global_clipnorm = float(cfg["global_clipnorm"] or 0.0)
+    for key in ("learning_rate", "epsilon", "decay", "clipnorm", "clipvalue", "global_clipnorm"):
+        v = float(cfg[key] or 0.0)
+        if not v >= 0 or v == float("inf"):
+            raise ValueError(f"{key} must be a finite number >= 0, got {cfg[key]!r}")
+    for key in ("beta_1", "beta_2", "rho"):
+        if not 0 <= float(cfg[key]) < 1:
+            raise ValueError(f"{key} must be in [0, 1), got {cfg[key]!r}")
+    if not 0 <= o.momentum <= 1:
+        raise ValueError(f"momentum must be in [0, 1], got {cfg['momentum']!r}")
+    _check(fm_optim_check(&o), "optimizer")
+    return o
+
+
+def optimizer_step(opt_id, dict config, params, grads, state, int64_t iteration, offsets=None,
+                   n_threads=1):
+    """One optimizer update of params in place (grads are clipped in place)."""
+    _float_dtype(params=params, grads=grads, state=state)
+    cdef fm_optim o = _make_optim(int(opt_id), config)
+    n = params.shape[0]
+    _shape_check("grads", grads.shape, (n,))
+    _shape_check("state", state.shape, (FM_OPT_STATE_SLOTS * n,))
+    if iteration < 0:
+        raise ValueError(f"iteration must be >= 0, got {iteration}")
+    off = None
+    if offsets is not None:
+        off = np.ascontiguousarray(offsets, dtype=np.int64)
+        if off.ndim != 1 or off.shape[0] < 2 or off[0] != 0 or off[off.shape[0] - 1] != n or \
+                np.any(np.diff(off) < 0):
+            raise ValueError(f"offsets must rise from 0 to {n}, got {offsets!r}")
+    if params.dtype == np.float32:
+        _optim_step[float](&o, params, grads, state, iteration, off, _nthreads(n_threads))
+    else:
+        _optim_step[double](&o, params, grads, state, iteration, off, _nthreads(n_threads))
+
+
+cdef _optim_step(const fm_optim *o, floating[::1] p, floating[::1] g, floating[::1] s,
+                 int64_t it, object offsets, int nt):
+    cdef const int64_t[::1] ov
+    cdef const int64_t *po = NULL
+    cdef int64_t n_tensors = 0
+    cdef int status = FM_OK
+    if p.shape[0] == 0:
+        return
+    if offsets is not None:
+        ov = offsets
+        po = &ov[0]
+        n_tensors = ov.shape[0] - 1
+    with nogil:
+        if floating is float:
+            status = fm_optim_step_s(&p[0], &g[0], &s[0], p.shape[0], po, n_tensors, o, it, nt)
+        else:
+            status = fm_optim_step_d(&p[0], &g[0], &s[0], p.shape[0], po, n_tensors, o, it, nt)
+    _check(status, "optimizer_step")
+
+
+# ---- random numbers --------------------------------------------------------------------
+
+def seed_rng(seed):
+    """A fresh state (uint64 array of 4) for the engine's generator, from an integer seed."""
+    state = np.empty(4, dtype=np.uint64)
+    cdef uint64_t[::1] sv = state
+    fm_rng_seed(&sv[0], <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF))
+    return state
+
+
+def shuffle(order, state):
+    """Shuffles the int64 array `order` in place with the engine's generator `state`."""
+    if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.ndim != 1:
+        raise ValueError("order must be a 1-D int64 numpy array")
+    if not isinstance(state, np.ndarray) or state.dtype != np.uint64 or state.shape != (4,):
+        raise ValueError("state must be a uint64 numpy array of 4 words (see seed_rng)")
+    cdef int64_t[::1] ov = order
+    cdef uint64_t[::1] sv = state
+    if ov.shape[0] < 2:
+        return order
+    with nogil:
+        fm_shuffle(&ov[0], ov.shape[0], &sv[0])
+    return order
+
+
+# ---- the engine ------------------------------------------------------------------------
+
+cdef class Engine:
+    """The training engine: a network description, its flat parameters and optimizer state.
+
+    Every model in the package drives one of these. ``params``, ``grads`` and ``opt_state``
+    are numpy arrays owned here; per-layer views come from :meth:`layout`.
+    """
+    cdef fm_net net
+    cdef fm_optim opt
+    cdef readonly object dtype
+    cdef readonly object params, grads, opt_state
+    cdef readonly int64_t n_params
+    cdef public int64_t iterations
+    cdef readonly object units
+    cdef object _units, _act, _alpha, _bias, _dropout, _l1, _l2, _bl1, _bl2, _metrics
+    cdef object _work
+    cdef int64_t _work_batch
+    cdef int n_threads
+    cdef readonly int opt_kind
+    cdef readonly dict opt_config
+    cdef double _init_acc
+
+    def __cinit__(self, units, activations, act_alphas, use_bias, dropout, l1, l2, loss,
+                  dtype=np.float32, bias_l1=None, bias_l2=None):
+        n_layers = len(units) - 1
+        if n_layers < 1:
+            raise ValueError(f"units must list at least an input and an output width, got {units!r}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self._units = np.ascontiguousarray(units, dtype=np.int64)
+        if np.any(self._units < 1):
+            raise ValueError(f"every layer width must be >= 1, got {list(units)}")
+        per_layer = {"activations": activations, "act_alphas": act_alphas, "use_bias": use_bias,
+                     "dropout": dropout, "l1": l1, "l2": l2,
+                     "bias_l1": [0.0] * n_layers if bias_l1 is None else bias_l1,
+                     "bias_l2": [0.0] * n_layers if bias_l2 is None else bias_l2}
+        for name, v in per_layer.items():
+            if len(v) != n_layers:
+                raise ValueError(f"{name} must have one entry per layer ({n_layers}), got {len(v)}")
+        self._act = np.ascontiguousarray([_act_id(a) for a in activations], dtype=np.int32)
+        self._alpha = np.ascontiguousarray(act_alphas, dtype=np.float64)
+        self._bias = np.ascontiguousarray([bool(b) for b in use_bias], dtype=np.int32)
+        self._dropout = np.ascontiguousarray(dropout, dtype=np.float64)
+        if np.any((self._dropout < 0) | (self._dropout >= 1)):
+            raise ValueError(f"dropout rates must be in [0, 1), got {list(dropout)}")
+        self._l1 = np.ascontiguousarray(l1, dtype=np.float64)
+        self._l2 = np.ascontiguousarray(l2, dtype=np.float64)
+        self._bl1 = np.ascontiguousarray(per_layer["bias_l1"], dtype=np.float64)
+        self._bl2 = np.ascontiguousarray(per_layer["bias_l2"], dtype=np.float64)
+        for name, arr in (("l1", self._l1), ("l2", self._l2), ("bias_l1", self._bl1),
+                          ("bias_l2", self._bl2)):
+            if not np.all(np.isfinite(arr) & (arr >= 0)):
+                raise ValueError(f"{name} penalties must be finite and >= 0, got {list(arr)}")
+        if not 0 <= int(loss) < FM_LOSS_COUNT:
+            raise ValueError(f"loss must be a loss id in [0, {FM_LOSS_COUNT}), got {loss!r}")
+        self._metrics = np.zeros(0, dtype=np.int32)
+        self.units = tuple(int(u) for u in self._units)
+        self._bind(int(loss))
+        _check(fm_net_check(&self.net), "network description")
+        self.n_params = fm_net_param_count(&self.net)
+        self.params = np.zeros(self.n_params, dtype=self.dtype)
+        self.grads = np.zeros(self.n_params, dtype=self.dtype)
+        self.opt_state = np.zeros(FM_OPT_STATE_SLOTS * self.n_params, dtype=self.dtype)
+        self.iterations = 0
+        self._work = None
+        self._work_batch = 0
+        self.n_threads = fm_default_num_threads()
+        self.set_optimizer(OPTIMIZERS["sgd"], {})
+
+    cdef _bind(self, int loss):
+        cdef const int64_t[::1] u = self._units
+        cdef const int32_t[::1] a = self._act
+        cdef const double[::1] al = self._alpha
+        cdef const int32_t[::1] b = self._bias
+        cdef const double[::1] d = self._dropout
+        cdef const double[::1] l1 = self._l1
+        cdef const double[::1] l2 = self._l2
+        cdef const double[::1] bl1 = self._bl1
+        cdef const double[::1] bl2 = self._bl2
+        self.net.dtype = FM_FLOAT32 if self.dtype == np.float32 else FM_FLOAT64
+        self.net.n_layers = u.shape[0] - 1
+        self.net.units = &u[0]
+        self.net.act = &a[0]
+        self.net.act_alpha = &al[0]
+        self.net.use_bias = &b[0]
+        self.net.dropout = &d[0]
+        self.net.l1 = &l1[0]
+        self.net.l2 = &l2[0]
+        self.net.bias_l1 = &bl1[0]
+        self.net.bias_l2 = &bl2[0]
+        self.net.loss = loss
+        self.net.n_metrics = 0
+        self.net.metrics = NULL
+
+    @property
+    def loss(self):
+        return int(self.net.loss)
+
+    @property
+    def metrics(self):
+        return [int(m) for m in self._metrics]
+
+    def layout(self):
+        """Per layer: (kernel offset, (n_in, n_out), bias offset or -1) in ``params``."""
+        L = self.net.n_layers
+        w_off = np.empty(L, dtype=np.int64)
+        b_off = np.empty(L, dtype=np.int64)
+        cdef int64_t[::1] wv = w_off
+        cdef int64_t[::1] bv = b_off
+        _check(fm_net_layout(&self.net, &wv[0], &bv[0]), "layout")
+        return [(int(w_off[l]), (self.units[l], self.units[l + 1]), int(b_off[l]))
+                for l in range(L)]
+
+    def set_metrics(self, metric_ids):
+        """Metrics accumulated by train/evaluate, in this order."""
+        ids = np.ascontiguousarray([int(m) for m in metric_ids], dtype=np.int32)
+        if ids.shape[0] > FM_MAX_METRICS:
+            raise ValueError(f"at most {FM_MAX_METRICS} metrics, got {ids.shape[0]}")
+        sparse = self.net.loss == FM_LOSS_SPARSE_CCE
+        for m in ids:
+            if not 0 <= m < FM_METRIC_COUNT:
+                raise ValueError(f"unknown metric id {m}")
+            if (m == METRICS["sparse_categorical_accuracy"]) != sparse:
+                raise ValueError(
+                    "sparse_categorical_accuracy needs the sparse_categorical_crossentropy "
+                    "loss and that loss allows no other metric on targets; got metric "
+                    f"{[k for k, v in METRICS.items() if v == m][0]!r}")
+        self._metrics = ids
+        cdef const int32_t[::1] mv = self._metrics
+        self.net.n_metrics = ids.shape[0]
+        self.net.metrics = &mv[0] if ids.shape[0] else NULL
+
+    def set_optimizer(self, opt_id, dict config):
+        """Selects the update rule and its settings (Keras names, see OPTIMIZERS)."""
+        self.opt = _make_optim(int(opt_id), config)
+        self.opt_kind = int(opt_id)
+        self.opt_config = dict(config)
+        self._init_acc = float(config.get("initial_accumulator_value") or 0.1)
+
+    def reset_optimizer_state(self):
+        """Zeroes the moments (Adagrad's accumulator starts at initial_accumulator_value)."""
+        self.opt_state[:] = 0
+        if self.opt_kind == OPTIMIZERS["adagrad"]:
+            self.opt_state[:self.n_params] = self._init_acc
+        self.iterations = 0
+
+    def set_num_threads(self, n):
+        self.n_threads = _nthreads(n)
+
+    def prepare(self, int64_t batch_size):
+        """Allocates the workspace for batches of up to batch_size rows (reused after)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if self._work is not None and self._work_batch >= batch_size:
+            return
+        nbytes = fm_net_workspace_bytes(&self.net, batch_size)
+        if nbytes < 0:
+            raise ValueError("invalid network description")
+        self._work = np.empty(nbytes // 8 + 8, dtype=np.float64)
+        self._work_batch = batch_size
+
+    def release(self):
+        """Frees the workspace."""
+        self._work = None
+        self._work_batch = 0
+
+    cdef int _fill_data(self, fm_data *d, object x, object t, object labels, object sw,
+                        list keep) except -1:
+        """Validates one data set and points d at it (keep holds the views alive)."""
+        cdef Py_ssize_t isz = self.dtype.itemsize
+        cdef cnp.ndarray xa, ta, la, wa
+        L = self.net.n_layers
+        _float_dtype(x=x, t=t, sample_weight=sw)
+        if x.dtype != self.dtype:
+            raise ValueError(f"x has dtype {x.dtype}, expected the model's {self.dtype}")
+        if x.ndim != 2 or x.shape[1] != self.units[0]:
+            raise ValueError(f"x must have shape (n, {self.units[0]}), got {x.shape}")
+        n = x.shape[0]
+        memset(d, 0, sizeof(fm_data))
+        d.n = n
+        xa = x
+        keep.append(xa)
+        d.x_rs = xa.strides[0] // isz
+        d.x_cs = xa.strides[1] // isz
+        d.X = cnp.PyArray_DATA(xa) if n else NULL
+        if self.net.loss == FM_LOSS_SPARSE_CCE:
+            if labels is None:
+                raise ValueError("labels are required for sparse_categorical_crossentropy")
+            la = _labels_array(labels, n)
+            if n and (la.min() < 0 or la.max() >= self.units[L]):
+                raise ValueError(f"labels must lie in [0, {self.units[L]}), got range "
+                                 f"[{la.min()}, {la.max()}]")
+            keep.append(la)
+            d.labels = <const int64_t *>cnp.PyArray_DATA(la) if n else NULL
+        else:
+            if t is None:
+                raise ValueError("t (targets) is required for this loss")
+            if t.dtype != self.dtype:
+                raise ValueError(f"t has dtype {t.dtype}, expected {self.dtype}")
+            _shape_check("t", t.shape, (n, self.units[L]))
+            ta = t
+            keep.append(ta)
+            d.t_rs = ta.strides[0] // isz
+            d.t_cs = ta.strides[1] // isz
+            d.T = cnp.PyArray_DATA(ta) if n else NULL
+        if sw is not None:
+            if sw.dtype != self.dtype:
+                raise ValueError(f"sample_weight has dtype {sw.dtype}, expected {self.dtype}")
+            _shape_check("sample_weight", sw.shape, (n,))
+            wa = np.ascontiguousarray(sw)
+            keep.append(wa)
+            d.sw = cnp.PyArray_DATA(wa) if n else NULL
+        for a in keep:
+            if a.strides and any(s % isz for s in a.strides):
+                raise ValueError("arrays must have strides that are multiples of the itemsize")
+        return 0
+
+    cdef tuple _stats_tuple(self, fm_stats *s):
+        nm = self.net.n_metrics
+        return (float(s.loss_sum), int(s.n_seen),
+                np.array([s.metric_num[i] for i in range(nm)], dtype=np.float64),
+                np.array([s.metric_den[i] for i in range(nm)], dtype=np.float64))
+
+    def train(self, x, t, labels, sample_weight, order, int64_t first_batch, int64_t n_batches,
+              int64_t batch_size, seed):
+        """Trains batches [first_batch, first_batch + n_batches) of the epoch ordering.
+
+        Returns (status, loss_sum, n_seen, metric_num, metric_den, bad_batch); status is 0
+        or STATUS_NONFINITE (that batch was not applied).
+        """
+        cdef fm_data d
+        cdef fm_stats s
+        cdef int status
+        cdef int64_t it = self.iterations
+        cdef list keep = []
+        self._fill_data(&d, x, t, labels, sample_weight, keep)
+        if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.ndim != 1 \
+                or order.shape[0] != d.n or not order.flags.c_contiguous:
+            raise ValueError(f"order must be a C-contiguous int64 array of length {d.n}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if first_batch < 0 or n_batches < 0 or \
+                (n_batches > 0 and (first_batch + n_batches - 1) * batch_size >= d.n):
+            raise ValueError(f"batches [{first_batch}, {first_batch + n_batches}) of size "
+                             f"{batch_size} do not fit {d.n} rows")
+        self.prepare(batch_size)
+        memset(&s, 0, sizeof(fm_stats))
+        s.bad_batch = -1
+        cdef cnp.ndarray oa = order, pa = self.params, ga = self.grads, sa = self.opt_state
+        cdef cnp.ndarray wa = self._work
+        cdef void *pp = cnp.PyArray_DATA(pa)
+        cdef void *gp = cnp.PyArray_DATA(ga)
+        cdef void *sp = cnp.PyArray_DATA(sa)
+        cdef void *wp = cnp.PyArray_DATA(wa)
+        cdef const int64_t *op = <const int64_t *>cnp.PyArray_DATA(oa)
+        cdef uint64_t sd = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        cdef int nt = self.n_threads
+        with nogil:
+            status = fm_train(&self.net, &self.opt, pp, gp, sp, &it, wp, batch_size, &d, op,
+                              first_batch, n_batches, sd, &s, nt)
+        self.iterations = it
+        if status != FM_OK and status != FM_ERR_NONFINITE:
+            _check(status, "train")
+        loss_sum, n_seen, num, den = self._stats_tuple(&s)
+        return (int(status), loss_sum, n_seen, num, den, int(s.bad_batch))
+
+    def evaluate(self, x, t, labels, sample_weight, int64_t batch_size):
+        """Returns (loss_sum, n, metric_num, metric_den) over the whole data set."""
+        cdef fm_data d
+        cdef fm_stats s
+        cdef int status
+        cdef list keep = []
+        self._fill_data(&d, x, t, labels, sample_weight, keep)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        memset(&s, 0, sizeof(fm_stats))
+        if d.n == 0:
+            return self._stats_tuple(&s)
+        self.prepare(batch_size)
+        cdef cnp.ndarray pa = self.params, wa = self._work
+        cdef const void *pp = cnp.PyArray_DATA(pa)
+        cdef void *wp = cnp.PyArray_DATA(wa)
+        cdef int nt = self.n_threads
+        with nogil:
+            status = fm_evaluate(&self.net, pp, wp, batch_size, &d, &s, nt)
+        _check(status, "evaluate")
+        return self._stats_tuple(&s)
+
+    def predict(self, x, out, int64_t batch_size):
+        """out (n, n_out, C-contiguous, model dtype) = the network's output for x."""
+        cdef fm_data d
+        cdef int status
+        cdef list keep = []
+        _float_dtype(x=x, out=out)
+        if x.dtype != self.dtype or out.dtype != self.dtype:
+            raise ValueError(f"x and out must have the model's dtype {self.dtype}")
+        if x.ndim != 2 or x.shape[1] != self.units[0]:
+            raise ValueError(f"x must have shape (n, {self.units[0]}), got {x.shape}")
+        n = x.shape[0]
+        _shape_check("out", out.shape, (n, self.units[len(self.units) - 1]))
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError("out must be a writable C-contiguous array")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if n == 0:
+            return out
+        self.prepare(batch_size)
+        cdef Py_ssize_t isz = self.dtype.itemsize
+        cdef cnp.ndarray xa = x, oa = out, pa = self.params, wa = self._work
+        cdef int64_t rs = xa.strides[0] // isz, cs = xa.strides[1] // isz, nn = n
+        cdef const void *xp = cnp.PyArray_DATA(xa)
+        cdef void *outp = cnp.PyArray_DATA(oa)
+        cdef const void *pp = cnp.PyArray_DATA(pa)
+        cdef void *wp = cnp.PyArray_DATA(wa)
+        cdef int nt = self.n_threads
+        with nogil:
+            status = fm_predict(&self.net, pp, wp, batch_size, xp, rs, cs, nn, outp, nt)
+        _check(status, "predict")
+        return out
+
+    def loss_and_grad(self, x, t, labels, sample_weight):
+        """Loss (with penalties) of all rows as one batch; its gradient goes to ``grads``."""
+        cdef fm_data d
+        cdef double loss = 0
+        cdef int status
+        cdef list keep = []
+        self._fill_data(&d, x, t, labels, sample_weight, keep)
+        if d.n == 0:
+            raise ValueError("x must have at least one row")
+        nbytes = fm_net_workspace_bytes(&self.net, d.n)
+        work = np.empty(nbytes // 8 + 8, dtype=np.float64)
+        cdef cnp.ndarray pa = self.params, ga = self.grads, wa = work
+        cdef const void *pp = cnp.PyArray_DATA(pa)
+        cdef void *gp = cnp.PyArray_DATA(ga)
+        cdef void *wp = cnp.PyArray_DATA(wa)
+        cdef int nt = self.n_threads
+        with nogil:
+            status = fm_loss_and_grad(&self.net, pp, gp, wp, &d, &loss, nt)
+        _check(status, "loss_and_grad")
+        return float(loss)
