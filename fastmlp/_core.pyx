@@ -816,6 +816,32 @@ cdef class Engine:
                 raise ValueError("arrays must have strides that are multiples of the itemsize")
         return 0
 
+    def new_totals(self):
+        """Zeroed running sums for :meth:`train`: loss, rows, then metric numerators and
+        denominators."""
+        return np.zeros(2 + 2 * FM_MAX_METRICS, dtype=np.float64)
+
+    cdef int _load_totals(self, fm_stats *s, object totals) except -1:
+        cdef const double[::1] tv
+        if not isinstance(totals, np.ndarray) or totals.dtype != np.float64 or \
+                totals.shape != (2 + 2 * FM_MAX_METRICS,):
+            raise ValueError("totals must come from Engine.new_totals()")
+        tv = totals
+        s.loss_sum = tv[0]
+        s.n_seen = <int64_t>tv[1]
+        for i in range(FM_MAX_METRICS):
+            s.metric_num[i] = tv[2 + i]
+            s.metric_den[i] = tv[2 + FM_MAX_METRICS + i]
+        return 0
+
+    cdef _store_totals(self, fm_stats *s, object totals):
+        cdef double[::1] tv = totals
+        tv[0] = s.loss_sum
+        tv[1] = <double>s.n_seen
+        for i in range(FM_MAX_METRICS):
+            tv[2 + i] = s.metric_num[i]
+            tv[2 + FM_MAX_METRICS + i] = s.metric_den[i]
+
     cdef tuple _stats_tuple(self, fm_stats *s):
         nm = self.net.n_metrics
         return (float(s.loss_sum), int(s.n_seen),
@@ -823,11 +849,13 @@ cdef class Engine:
                 np.array([s.metric_den[i] for i in range(nm)], dtype=np.float64))
 
     def train(self, x, t, labels, sample_weight, order, int64_t first_batch, int64_t n_batches,
-              int64_t batch_size, seed):
+              int64_t batch_size, seed, totals=None):
         """Trains batches [first_batch, first_batch + n_batches) of the epoch ordering.
 
         Returns (status, loss_sum, n_seen, metric_num, metric_den, bad_batch); status is 0
-        or STATUS_NONFINITE (that batch was not applied).
+        or STATUS_NONFINITE (that batch was not applied). With ``totals`` (a float64 array
+        from :meth:`new_totals`) the sums continue from it and are written back, so an epoch
+        summed over any split into calls gives the same bits.
         """
         cdef fm_data d
         cdef fm_stats s
@@ -846,6 +874,8 @@ cdef class Engine:
                              f"{batch_size} do not fit {d.n} rows")
         self.prepare(batch_size)
         memset(&s, 0, sizeof(fm_stats))
+        if totals is not None:
+            self._load_totals(&s, totals)
         s.bad_batch = -1
         cdef cnp.ndarray oa = order, pa = self.params, ga = self.grads, sa = self.opt_state
         cdef cnp.ndarray wa = self._work
@@ -862,6 +892,8 @@ cdef class Engine:
         self.iterations = it
         if status != FM_OK and status != FM_ERR_NONFINITE:
             _check(status, "train")
+        if totals is not None:
+            self._store_totals(&s, totals)
         loss_sum, n_seen, num, den = self._stats_tuple(&s)
         return (int(status), loss_sum, n_seen, num, den, int(s.bad_batch))
 
