@@ -1,7 +1,7 @@
 """Keras's text progress bar.
 
-``verbose=1`` draws ``768/768 [==============================] - 0s 12us/step
-- loss: 0.6378 - accuracy: 0.6510``, with an ETA while running, redrawn in
+``verbose=1`` draws ``768/768 [==============================] - 0s - loss: 0.6378
+- accuracy: 0.6510`` (the Keras 1 format, counting samples), with an ETA while running, redrawn in
 place with a carriage return on a terminal; when the output is a file or a
 pipe only the finished line is written. ``verbose=2`` writes one line per
 epoch (``768/768 - 0s - loss: ...``).
@@ -28,14 +28,6 @@ def _format_eta(seconds):
     if seconds > 60:
         return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
     return f"{int(seconds)}s"
-
-
-def _format_rate(seconds):
-    if seconds >= 1:
-        return f"{seconds:.0f}s/step"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.0f}ms/step"
-    return f"{seconds * 1e6:.3g}us/step"
 
 
 class Progbar:
@@ -77,8 +69,7 @@ class Progbar:
                 bar += ">" if current < self.target else "="
             bar = f"{current:{digits}d}/{self.target} [{bar}{'.' * (_WIDTH - filled)}]"
             if finalize:
-                rate = _format_rate(elapsed / current) if current else ""
-                line = f"{bar} - {elapsed:.0f}s {rate}{info}"
+                line = f"{bar} - {elapsed:.0f}s{info}"
             else:
                 eta = elapsed / current * (self.target - current) if current else 0.0
                 line = f"{bar} - ETA: {_format_eta(eta)}{info}"
