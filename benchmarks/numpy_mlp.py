@@ -5,7 +5,8 @@ NumPy programmer would write it:
 
 * a general stack of dense layers (``sizes=[8, 16, 8, 1]``,
   ``activations=['relu', 'relu', 'sigmoid']``), kernels stored ``(n_in, n_out)`` as
-  Keras stores them, Keras's ``'uniform'`` initializer U(-0.05, 0.05), zero biases;
+  Keras stores them, Keras's ``'uniform'`` initializer U(-0.05, 0.05) (or
+  ``init='glorot_uniform'``, U(-r, r) with r = sqrt(6 / (n_in + n_out))), zero biases;
 * binary cross-entropy computed stably from the logits of the sigmoid output
   (``max(z, 0) - z*t + log1p(exp(-|z|))``, gradient ``(sigmoid(z) - t) / n``);
   also ``mean_squared_error`` and softmax + ``categorical_crossentropy``;
@@ -60,11 +61,14 @@ class NumpyMLP:
             ``'mean_squared_error'`` (any output activation).
         dtype: float32 (default) or float64.
         seed: seeds the initializer and the shuffling (``numpy.random.default_rng``).
+        init: kernel initializer, ``'uniform'`` (Keras's U(-0.05, 0.05)) or
+            ``'glorot_uniform'``; biases start at zero.
         learning_rate, beta_1, beta_2, epsilon: Adam's settings (Keras defaults).
     """
 
     def __init__(self, sizes, activations, loss="binary_crossentropy", dtype=np.float32,
-                 seed=None, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+                 seed=None, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 init="uniform"):
         sizes = [int(s) for s in sizes]
         activations = list(activations)
         if len(sizes) < 2 or min(sizes) < 1:
@@ -78,6 +82,8 @@ class NumpyMLP:
                 raise ValueError(f"Could not interpret activation identifier: {a!r}")
         if "softmax" in activations[:-1]:
             raise ValueError("softmax is supported on the output layer only")
+        if init not in ("uniform", "glorot_uniform"):
+            raise ValueError(f"Could not interpret initializer identifier: {init!r}")
         if loss not in _LOSSES:
             raise ValueError(f"Could not interpret loss identifier: {loss!r}")
         if loss == "binary_crossentropy" and activations[-1] != "sigmoid":
@@ -116,9 +122,12 @@ class NumpyMLP:
             self.b.append(self.params[off:off + n_out])
             self.db.append(self.grads[off:off + n_out])
             off += n_out
-        # Keras 'uniform': U(-0.05, 0.05) kernels, zero biases.
+        # Keras 'uniform': U(-0.05, 0.05) kernels; 'glorot_uniform': U(-r, r),
+        # r = sqrt(6 / (fan_in + fan_out)); zero biases.
+        self.init = init
         for W in self.W:
-            W[...] = self.rng.uniform(-0.05, 0.05, size=W.shape)
+            r = 0.05 if init == "uniform" else math.sqrt(6.0 / (W.shape[0] + W.shape[1]))
+            W[...] = self.rng.uniform(-r, r, size=W.shape)
         self._batch = 0
 
     # ------------------------------------------------------------------ weights

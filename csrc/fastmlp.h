@@ -60,8 +60,23 @@ typedef enum {
     FM_LOSS_BCE = 3,
     FM_LOSS_CCE = 4,
     FM_LOSS_SPARSE_CCE = 5,
+    /* scikit-learn's losses (its MLP's definitions, summed over the outputs): */
+    FM_LOSS_HALF_SQUARED = 6, /* l = 1/2 sum_j (y_j - t_j)^2 */
+    FM_LOSS_POISSON = 7,      /* half Poisson deviance l = sum_j t log(t / y) - t + y, with
+                               * 0 log 0 = 0; fused with an exponential output: dl/dz = y - t */
+    FM_LOSS_LOG = 8,          /* log loss on y clipped to [eps, 1 - eps], eps the dtype's machine
+                               * epsilon: binary terms per output after a sigmoid, -sum_j t_j log y_j
+                               * after a softmax (no other output activation); dl/dz = y - t,
+                               * the gradient when each row of t sums to 1 (one-hot) */
     FM_LOSS_COUNT
 } fm_loss;
+
+/* How a batch's loss and penalties are normalized (fm_net.norm). */
+typedef enum {
+    FM_NORM_ROWS = 0,   /* Keras: sum_i w_i l_i / rows (sum for FM_LOSS_SSE) + penalties */
+    FM_NORM_WEIGHTS = 1 /* scikit-learn: (sum_i w_i l_i + penalties) / sum_i w_i (w = 1 when
+                         * unweighted), so the L2 term shrinks with the batch's weight */
+} fm_norm;
 
 typedef enum {
     FM_METRIC_BINARY_ACC = 0,
@@ -72,7 +87,16 @@ typedef enum {
     FM_METRIC_COUNT
 } fm_metric;
 
-typedef enum { FM_OPT_SGD = 0, FM_OPT_ADAM = 1, FM_OPT_RMSPROP = 2, FM_OPT_ADAGRAD = 3, FM_OPT_COUNT } fm_opt;
+typedef enum {
+    FM_OPT_SGD = 0, /* also scikit-learn's SGD: its momentum/Nesterov rule is the same */
+    FM_OPT_ADAM = 1,
+    FM_OPT_RMSPROP = 2,
+    FM_OPT_ADAGRAD = 3,
+    FM_OPT_ADAM_SKLEARN = 4, /* scikit-learn's Adam: the same maths as FM_OPT_ADAM evaluated in
+                              * its order, m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
+                              * P += -lr_t m / (sqrt(v) + eps) */
+    FM_OPT_COUNT
+} fm_opt;
 
 #define FM_MAX_METRICS 8
 #define FM_OPT_STATE_SLOTS 3 /* optimizer state is FM_OPT_STATE_SLOTS * n_params elements */
@@ -86,6 +110,20 @@ int fm_sgemm(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64
 int fm_dgemm(int64_t m, int64_t n, int64_t k, double alpha, const double *A, int64_t rsa,
              int64_t csa, const double *B, int64_t rsb, int64_t csb, double beta, double *C,
              int64_t rsc, int64_t csc, int n_threads);
+/* GEMM with the dense layer's epilogue fused: C := alpha * A @ B + beta * C + 1 bias^T, then
+ * Y := act(C) (activation id and parameter as in fm_act_forward), applied to each tile of C
+ * as soon as its last product is added, while the tile is still in cache; a row-wise
+ * activation (softmax) runs on each row once C is complete. bias (n) may be NULL. Y (m x n,
+ * row stride rsy, unit column stride) may be NULL or C: act in place. With an epilogue
+ * (bias, a non-linear act, or a separate Y) C must have unit column stride (csc == 1). */
+int fm_sgemm_ex(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t rsa,
+                int64_t csa, const float *B, int64_t rsb, int64_t csb, float beta, float *C,
+                int64_t rsc, int64_t csc, const float *bias, int act, double act_alpha,
+                float *Y, int64_t rsy, int n_threads);
+int fm_dgemm_ex(int64_t m, int64_t n, int64_t k, double alpha, const double *A, int64_t rsa,
+                int64_t csa, const double *B, int64_t rsb, int64_t csb, double beta, double *C,
+                int64_t rsc, int64_t csc, const double *bias, int act, double act_alpha,
+                double *Y, int64_t rsy, int n_threads);
 /* The naive triple loop, always built: the test oracle for the blocked kernels. */
 int fm_sgemm_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t rsa,
                  int64_t csa, const float *B, int64_t rsb, int64_t csb, float beta, float *C,
@@ -105,6 +143,26 @@ int fm_arch_set(int arch);
 int fm_arch_selected(void);
 const char *fm_arch_name(int arch);
 int fm_cpu_supports(int arch);
+/* Whether this build holds the kernel set (a compiler without its intrinsics, or the
+ * FASTMLP_NO_<SET> build switches, leave it out; the generic set is always built). */
+int fm_arch_built(int arch);
+/* CPU features found at run time: a mask of FM_CPU_* bits (0 off x86-64). */
+enum {
+    FM_CPU_SSE2 = 1 << 0,
+    FM_CPU_AVX = 1 << 1,
+    FM_CPU_FMA = 1 << 2,
+    FM_CPU_AVX2 = 1 << 3,
+    FM_CPU_AVX512F = 1 << 4,
+    FM_CPU_AVX512DQ = 1 << 5,
+    FM_CPU_AVX512VL = 1 << 6,
+    FM_CPU_AVX512BW = 1 << 7
+};
+int fm_cpu_features(void);
+/* Blocking of one kernel set (built, whether or not this CPU runs it) for dtype (fm_dtype):
+ * out = {MR, NR, MC, KC, NC, sup_m, sup_mnk, par_mnk}: the micro-tile, the cache blocks, the
+ * small-product limits (m <= sup_m or m * n * k <= sup_mnk skip packing) and the work (m * n
+ * * k) from which threads are used. FM_ERR_BADARG for an unknown set or dtype. */
+int fm_gemm_blocking(int arch, int dtype, int64_t out[8]);
 int fm_has_openmp(void);
 int fm_default_num_threads(void);
 
@@ -188,6 +246,10 @@ typedef struct {
     int32_t loss;             /* fm_loss */
     int64_t n_metrics;        /* <= FM_MAX_METRICS */
     const int32_t *metrics;   /* fm_metric */
+    int32_t norm;             /* fm_norm */
+    int32_t output_mean;      /* 1: the reported data loss is divided by the number of outputs
+                               * while its gradient is not (scikit-learn's squared_error reports
+                               * the mean over outputs and descends along their sum); else 0 */
 } fm_net;
 
 int fm_net_check(const fm_net *net);
@@ -211,7 +273,8 @@ typedef struct {
 } fm_data;
 
 typedef struct {
-    double loss_sum;  /* sum over batches of (batch loss + penalty) * batch rows */
+    double loss_sum;  /* sum over batches of (batch loss + penalty) * batch rows, each batch
+                       * normalized as fm_net.norm says */
     int64_t n_seen;   /* rows processed */
     int64_t bad_batch; /* with FM_ERR_NONFINITE: the batch whose loss was not finite */
     double metric_num[FM_MAX_METRICS];
@@ -219,7 +282,8 @@ typedef struct {
 } fm_stats;
 
 /* Trains batches [first_batch, first_batch + n_batches) of the epoch ordering `order` (a
- * permutation of 0..n-1); the last batch of an epoch may be partial. Each step gathers its
+ * permutation of 0..n-1; an entry outside [0, n) gives FM_ERR_BADARG before any work); the
+ * last batch of an epoch may be partial. Each step gathers its
  * rows, runs forward, loss, backward and the optimizer update, and increments *iterations.
  * Statistics are added to *stats. On a non-finite batch loss it returns FM_ERR_NONFINITE
  * before updating, with stats->bad_batch set. `work` holds fm_net_workspace_bytes(batch_size)

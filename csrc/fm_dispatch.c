@@ -3,24 +3,56 @@
  *
  * Contract: the kernel table is the engine's only mutable global. It starts as the generic
  * set, so the engine is usable before fm_arch_init(); fm_arch_init() and the test hook
- * fm_arch_set() replace it with a set the running CPU supports, never with one it lacks.
+ * fm_arch_set() replace it with a set the running CPU supports and this build holds
+ * (fm_arch_built()), never with one it lacks.
  */
 #include "fm_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static const fm_kernels fm_kernels_generic = {FM_ARCH_GENERIC, fm_sgemm_generic,
-                                              fm_dgemm_generic};
-#ifdef FM_X86
-static const fm_kernels fm_kernels_avx2 = {FM_ARCH_AVX2, fm_sgemm_avx2, fm_dgemm_avx2};
-static const fm_kernels fm_kernels_avx512 = {FM_ARCH_AVX512, fm_sgemm_avx512,
-                                             fm_dgemm_avx512};
+static const fm_kernels fm_kernels_generic = {FM_ARCH_GENERIC, &fm_sgemm_generic,
+                                              &fm_dgemm_generic};
+#ifdef FM_HAVE_AVX2
+static const fm_kernels fm_kernels_avx2 = {FM_ARCH_AVX2, &fm_sgemm_avx2, &fm_dgemm_avx2};
+#endif
+#ifdef FM_HAVE_AVX512
+static const fm_kernels fm_kernels_avx512 = {FM_ARCH_AVX512, &fm_sgemm_avx512,
+                                             &fm_dgemm_avx512};
 #endif
 
 static const fm_kernels *fm_current = &fm_kernels_generic;
 
 const fm_kernels *fm_kernels_get(void) { return fm_current; }
+
+const fm_kernels *fm_kernels_of(int arch) {
+    switch (arch) {
+    case FM_ARCH_GENERIC: return &fm_kernels_generic;
+#ifdef FM_HAVE_AVX2
+    case FM_ARCH_AVX2: return &fm_kernels_avx2;
+#endif
+#ifdef FM_HAVE_AVX512
+    case FM_ARCH_AVX512: return &fm_kernels_avx512;
+#endif
+    default: return NULL;
+    }
+}
+
+int fm_cpu_features(void) {
+    int f = 0;
+#ifdef FM_X86
+    __builtin_cpu_init();
+    f |= __builtin_cpu_supports("sse2") ? FM_CPU_SSE2 : 0;
+    f |= __builtin_cpu_supports("avx") ? FM_CPU_AVX : 0;
+    f |= __builtin_cpu_supports("fma") ? FM_CPU_FMA : 0;
+    f |= __builtin_cpu_supports("avx2") ? FM_CPU_AVX2 : 0;
+    f |= __builtin_cpu_supports("avx512f") ? FM_CPU_AVX512F : 0;
+    f |= __builtin_cpu_supports("avx512dq") ? FM_CPU_AVX512DQ : 0;
+    f |= __builtin_cpu_supports("avx512vl") ? FM_CPU_AVX512VL : 0;
+    f |= __builtin_cpu_supports("avx512bw") ? FM_CPU_AVX512BW : 0;
+#endif
+    return f;
+}
 
 const char *fm_arch_name(int arch) {
     switch (arch) {
@@ -32,17 +64,29 @@ const char *fm_arch_name(int arch) {
 }
 
 int fm_cpu_supports(int arch) {
+    const int f = fm_cpu_features();
+    (void)f;
     switch (arch) {
     case FM_ARCH_GENERIC: return 1;
 #ifdef FM_X86
-    case FM_ARCH_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case FM_ARCH_AVX2: return (f & FM_CPU_AVX2) && (f & FM_CPU_FMA);
     case FM_ARCH_AVX512:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx2") &&
-               __builtin_cpu_supports("fma");
+        return (f & FM_CPU_AVX512F) && (f & FM_CPU_AVX512VL) && (f & FM_CPU_AVX512DQ) &&
+               (f & FM_CPU_AVX2) && (f & FM_CPU_FMA);
+#endif
+    default: return 0;
+    }
+}
+
+/* Whether this build holds the kernel set (FM_NO_<SET> at build time leaves one out). */
+int fm_arch_built(int arch) {
+    switch (arch) {
+    case FM_ARCH_GENERIC: return 1;
+#ifdef FM_HAVE_AVX2
+    case FM_ARCH_AVX2: return 1;
+#endif
+#ifdef FM_HAVE_AVX512
+    case FM_ARCH_AVX512: return 1;
 #endif
     default: return 0;
     }
@@ -50,10 +94,12 @@ int fm_cpu_supports(int arch) {
 
 int fm_arch_set(int arch) {
     if (arch < FM_ARCH_GENERIC || arch > FM_ARCH_AVX512) return FM_ERR_BADARG;
-    if (!fm_cpu_supports(arch)) return FM_ERR_ARCH;
+    if (!fm_arch_built(arch) || !fm_cpu_supports(arch)) return FM_ERR_ARCH;
     switch (arch) {
-#ifdef FM_X86
+#ifdef FM_HAVE_AVX2
     case FM_ARCH_AVX2: fm_current = &fm_kernels_avx2; break;
+#endif
+#ifdef FM_HAVE_AVX512
     case FM_ARCH_AVX512: fm_current = &fm_kernels_avx512; break;
 #endif
     default: fm_current = &fm_kernels_generic; break;
@@ -69,7 +115,7 @@ int fm_arch_init(void) {
         return FM_ERR_BADARG;
     }
     for (int arch = FM_ARCH_AVX512; arch > FM_ARCH_GENERIC; arch--)
-        if (fm_cpu_supports(arch)) return fm_arch_set(arch);
+        if (fm_arch_built(arch) && fm_cpu_supports(arch)) return fm_arch_set(arch);
     return fm_arch_set(FM_ARCH_GENERIC);
 }
 

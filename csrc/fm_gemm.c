@@ -1,28 +1,103 @@
 /*
  * fm_gemm.c - the one GEMM entry point every product in the engine goes through.
  *
- * Contract: fm_sgemm/fm_dgemm check their arguments, split C into blocks of rows
- * (or of columns when C is short and wide) across threads and hand each block to the kernel
- * set chosen by fm_arch_init(). K is never split, so every element of C sums its products in
- * the same order for any thread count. fm_{s,d}gemm_ref are the naive oracle.
+ * Contract: fm_sgemm/fm_dgemm (and the _ex forms with a fused bias + activation epilogue)
+ * check their arguments, then run the five BLIS loops around the micro-kernel of the kernel
+ * set chosen by fm_arch_init(); only the micro-kernels and the packing routines are
+ * ISA-specific, this file is baseline C. Small products skip packing. Threads split the rows
+ * or the column micro-panels of C, never K, and the path and block sizes are chosen from the
+ * whole problem, so every element of C sums its products in the same order for any thread
+ * count. Packing buffers live on the calling thread's stack when small, else are allocated
+ * per call (FM_ERR_NOMEM on failure); no state is shared between calls, so concurrent calls
+ * are safe. fm_{s,d}gemm_ref are the naive oracle.
  */
 #include "fm_internal.h"
+
+#include <stdlib.h>
 
 #define FM_CAT2(a, b) a##b
 #define FM_CAT(a, b) FM_CAT2(a, b)
 
+#define FM_GEMM_STACK_BYTES (32 * 1024) /* packing buffers up to this size live on the stack */
+#define FM_GEMM_ALIGN 64                /* bytes: packed panels start on cache lines */
+#if defined(__GNUC__)
+#define FM_ALIGNED __attribute__((aligned(FM_GEMM_ALIGN)))
+#define FM_NOINLINE __attribute__((noinline))
+#else
+#define FM_ALIGNED
+#define FM_NOINLINE
+#endif
+#ifdef _OPENMP
+#define FM_GEMM_BARRIER(nt)                                                                  \
+    do {                                                                                     \
+        if ((nt) > 1) {                                                                      \
+            _Pragma("omp barrier")                                                           \
+        }                                                                                    \
+    } while (0)
+#else
+#define FM_GEMM_BARRIER(nt) ((void)(nt))
+#endif
+
+static int64_t fm_gemm_round(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
+
+/* The block size for len split into as few blocks of at most max as possible, all of about
+ * equal size in whole units: no thin last block (k = 784 with KC = 256 runs 4 x 196). */
+static int64_t fm_gemm_even(int64_t len, int64_t max, int64_t unit) {
+    const int64_t blocks = (len + max - 1) / max;
+    if (blocks < 1) return max;
+    const int64_t b = fm_gemm_round((len + blocks - 1) / blocks, unit);
+    return b < max ? b : max;
+}
+
+/* Thread t's share [lo, hi) of [0, len), in whole units (the last unit may be partial). */
+static void fm_gemm_share(int64_t len, int64_t unit, int t, int nt, int64_t *lo, int64_t *hi) {
+    const int64_t units = (len + unit - 1) / unit, per = units / nt, extra = units % nt;
+    const int64_t u0 = t * per + (t < extra ? t : extra), u1 = u0 + per + (t < extra);
+    *lo = u0 * unit < len ? u0 * unit : len;
+    *hi = u1 * unit < len ? u1 * unit : len;
+}
+
+/* Activations that need whole rows (softmax) run once C is complete, not per tile. */
+static int fm_act_rowwise(int act) { return act == FM_ACT_SOFTMAX; }
+
 #define REAL float
 #define FN(name) FM_CAT(fm_s, name)
-#define KERNEL(table) ((table)->sgemm)
-#include "fm_gemm_api.h"
+#define KSET fm_sgemm_kernel
+#define KSEL(table) ((table)->s)
+#define ACT fm_act_forward_s
+#include "fm_gemm_driver.h"
 #undef REAL
 #undef FN
-#undef KERNEL
+#undef KSET
+#undef KSEL
+#undef ACT
 
 #define REAL double
 #define FN(name) FM_CAT(fm_d, name)
-#define KERNEL(table) ((table)->dgemm)
-#include "fm_gemm_api.h"
+#define KSET fm_dgemm_kernel
+#define KSEL(table) ((table)->d)
+#define ACT fm_act_forward_d
+#include "fm_gemm_driver.h"
 #undef REAL
 #undef FN
-#undef KERNEL
+#undef KSET
+#undef KSEL
+#undef ACT
+
+int fm_gemm_blocking(int arch, int dtype, int64_t out[8]) {
+    /* out = {MR, NR, MC, KC, NC, sup_m, sup_mnk, par_mnk} of one kernel set and dtype */
+    const fm_kernels *t = fm_kernels_of(arch);
+    if (t == NULL || out == NULL || (dtype != FM_FLOAT32 && dtype != FM_FLOAT64))
+        return FM_ERR_BADARG;
+#define FM_BLOCKING(K)                                                                       \
+    do {                                                                                     \
+        out[0] = (K)->mr, out[1] = (K)->nr, out[2] = (K)->mc, out[3] = (K)->kc;              \
+        out[4] = (K)->nc, out[5] = (K)->sup_m, out[6] = (K)->sup_mnk, out[7] = (K)->par_mnk; \
+    } while (0)
+    if (dtype == FM_FLOAT32)
+        FM_BLOCKING(t->s);
+    else
+        FM_BLOCKING(t->d);
+#undef FM_BLOCKING
+    return FM_OK;
+}

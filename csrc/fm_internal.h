@@ -13,46 +13,66 @@
 #include <omp.h>
 #endif
 
-/* Products below this many multiply-adds run on one thread: forking costs more than it saves. */
-#define FM_GEMM_PARALLEL_MIN_WORK ((int64_t)1 << 18)
 /* Element-wise passes below this many elements run on one thread. */
 #define FM_ELEMWISE_PARALLEL_MIN ((int64_t)1 << 16)
 
-/* Strided GEMM body for one ISA, one thread: C = alpha A B + beta C with checked arguments
- * and k >= 1 (beta == 0 overwrites C). */
-typedef void (*fm_sgemm_fn)(int64_t m, int64_t n, int64_t k, float alpha, const float *A,
-                            int64_t rsa, int64_t csa, const float *B, int64_t rsb, int64_t csb,
-                            float beta, float *C, int64_t rsc, int64_t csc);
-typedef void (*fm_dgemm_fn)(int64_t m, int64_t n, int64_t k, double alpha, const double *A,
-                            int64_t rsa, int64_t csa, const double *B, int64_t rsb, int64_t csb,
-                            double beta, double *C, int64_t rsc, int64_t csc);
+/* ---- GEMM kernel table -----------------------------------------------------------------
+ * One set per instruction set and dtype, defined in its fm_{s,d}gemm_ukr_<isa>_<MR>x<NR>.c
+ * (the only files holding ISA-specific code) and driven by fm_gemm.c's five loops.
+ *  ukr:    C (mr x nr) := alpha * Ap @ Bp + beta * C (+ bias), Ap an MR x k panel stored
+ *          column after column, Bp a k x NR panel stored row after row, both zero-padded;
+ *          mr <= MR, nr <= NR; C any strides; beta == 0 overwrites C; bias (nr) or NULL.
+ *  sup:    the same on unpacked operands: A strided (rsa, csa), B with unit column stride
+ *          and row stride rsb; reads nothing outside the mr x k and k x nr blocks.
+ *  pack_a: A (mc x kc, strided) into ceil(mc / MR) panels of MR x kc, zero-padded.
+ *  pack_b: B (kc x nc, strided) into ceil(nc / NR) panels of kc x NR, zero-padded.
+ * Block sizes (elements): mc rows of A and kc of k per L2-resident packed A block, nc
+ * columns per L3-resident packed B block. Products with m * n * k <= sup_mnk, or with
+ * m <= sup_m, skip packing (sup); two threads share work above par_mnk multiply-adds. */
+#define FM_GEMM_KERNEL_TYPE(R, P)                                                            \
+    typedef struct {                                                                         \
+        int64_t mr, nr, mc, kc, nc, sup_m, sup_mnk, par_mnk;                                 \
+        void (*ukr)(int64_t k, R alpha, const R *Ap, const R *Bp, R beta, R *C,            \
+                    int64_t rsc, int64_t csc, int64_t mr, int64_t nr, const R *bias);      \
+        void (*sup)(int64_t k, R alpha, const R *A, int64_t rsa, int64_t csa, const R *B,  \
+                    int64_t rsb, R beta, R *C, int64_t rsc, int64_t csc, int64_t mr,       \
+                    int64_t nr, const R *bias);                                            \
+        void (*pack_a)(int64_t mc, int64_t kc, const R *A, int64_t rsa, int64_t csa,       \
+                       R *Ap);                                                             \
+        void (*pack_b)(int64_t kc, int64_t nc, const R *B, int64_t rsb, int64_t csb,       \
+                       R *Bp);                                                             \
+    } fm_##P##gemm_kernel;
+FM_GEMM_KERNEL_TYPE(float, s)
+FM_GEMM_KERNEL_TYPE(double, d)
+#undef FM_GEMM_KERNEL_TYPE
 
 typedef struct {
     int arch;
-    fm_sgemm_fn sgemm;
-    fm_dgemm_fn dgemm;
+    const fm_sgemm_kernel *s;
+    const fm_dgemm_kernel *d;
 } fm_kernels;
 
 /* The table in use (generic until fm_arch_init() picks another). */
 const fm_kernels *fm_kernels_get(void);
+/* The table of one kernel set, whether or not the CPU runs it (NULL if not built). */
+const fm_kernels *fm_kernels_of(int arch);
 
-void fm_sgemm_generic(int64_t, int64_t, int64_t, float, const float *, int64_t, int64_t,
-                          const float *, int64_t, int64_t, float, float *, int64_t, int64_t);
-void fm_dgemm_generic(int64_t, int64_t, int64_t, double, const double *, int64_t, int64_t,
-                          const double *, int64_t, int64_t, double, double *, int64_t,
-                     int64_t);
+extern const fm_sgemm_kernel fm_sgemm_generic;
+extern const fm_dgemm_kernel fm_dgemm_generic;
 #if defined(__x86_64__) || defined(_M_X64)
 #define FM_X86 1
-void fm_sgemm_avx2(int64_t, int64_t, int64_t, float, const float *, int64_t, int64_t,
-                       const float *, int64_t, int64_t, float, float *, int64_t, int64_t);
-void fm_dgemm_avx2(int64_t, int64_t, int64_t, double, const double *, int64_t, int64_t,
-                       const double *, int64_t, int64_t, double, double *, int64_t,
-                     int64_t);
-void fm_sgemm_avx512(int64_t, int64_t, int64_t, float, const float *, int64_t, int64_t,
-                         const float *, int64_t, int64_t, float, float *, int64_t, int64_t);
-void fm_dgemm_avx512(int64_t, int64_t, int64_t, double, const double *, int64_t, int64_t,
-                         const double *, int64_t, int64_t, double, double *, int64_t,
-                     int64_t);
+/* The build leaves out a kernel set whose intrinsics its compiler lacks (or on request) and
+ * then defines FM_NO_<SET>; dispatch offers only the sets that were built. */
+#ifndef FM_NO_AVX2
+#define FM_HAVE_AVX2 1
+extern const fm_sgemm_kernel fm_sgemm_avx2;
+extern const fm_dgemm_kernel fm_dgemm_avx2;
+#endif
+#ifndef FM_NO_AVX512
+#define FM_HAVE_AVX512 1
+extern const fm_sgemm_kernel fm_sgemm_avx512;
+extern const fm_dgemm_kernel fm_dgemm_avx512;
+#endif
 #endif
 
 /* Counter-based uniform in [0, 1): the same (key, index) always gives the same number. */

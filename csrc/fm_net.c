@@ -32,6 +32,9 @@ int fm_net_check(const fm_net *net) {
             return FM_ERR_BADARG;
     }
     if (net->loss < 0 || net->loss >= FM_LOSS_COUNT) return FM_ERR_BADARG;
+    if ((net->norm != FM_NORM_ROWS && net->norm != FM_NORM_WEIGHTS) ||
+        (net->output_mean != 0 && net->output_mean != 1))
+        return FM_ERR_BADARG;
     if (net->n_metrics < 0 || net->n_metrics > FM_MAX_METRICS ||
         (net->n_metrics > 0 && net->metrics == NULL))
         return FM_ERR_BADARG;
@@ -167,8 +170,18 @@ int fm_train(const fm_net *net, const fm_optim *opt, void *params, void *grads, 
         *iterations < 0 || work == NULL || stats == NULL || batch_size < 1 || first_batch < 0 ||
         n_batches < 0 || (n_batches > 0 && order == NULL))
         return FM_ERR_BADARG;
-    if (n_batches > 0 && (first_batch + n_batches - 1) * batch_size >= data->n)
-        return FM_ERR_BADARG;
+    if (n_batches > 0) {
+        /* batches in an epoch, and the run's rows, computed so that nothing can overflow */
+        const int64_t epoch = data->n / batch_size + (data->n % batch_size != 0);
+        if (first_batch >= epoch || n_batches > epoch - first_batch) return FM_ERR_BADARG;
+        const int64_t lo = first_batch * batch_size;
+        const int64_t hi = n_batches == epoch - first_batch
+                               ? data->n
+                               : (first_batch + n_batches) * batch_size;
+        /* the ordering indexes the caller's rows: every row the run gathers must exist */
+        for (int64_t i = lo; i < hi; i++)
+            if (order[i] < 0 || order[i] >= data->n) return FM_ERR_BADARG;
+    }
     return net->dtype == FM_FLOAT32
                ? train_s(net, opt, params, grads, opt_state, iterations, work, batch_size, data,
                          order, first_batch, n_batches, seed, stats, n_threads)

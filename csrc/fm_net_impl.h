@@ -89,9 +89,11 @@ static int FN(forward)(const fm_net *net, const REAL *P, const FN(ws) * w, int64
     return FM_OK;
 }
 
-static void FN(add_penalty_grad)(REAL *dV, const REAL *V, int64_t len, double l1, double l2) {
+/* dV += pen_scale * d(l1 sum|V| + l2 sum V^2)/dV */
+static void FN(add_penalty_grad)(REAL *dV, const REAL *V, int64_t len, double l1, double l2,
+                                 double pen_scale) {
     if (l1 == 0 && l2 == 0) return;
-    const REAL a = (REAL)l1, b = (REAL)(2 * l2);
+    const REAL a = (REAL)(l1 * pen_scale), b = (REAL)(2 * l2 * pen_scale);
     for (int64_t i = 0; i < len; i++)
         dV[i] += a * (REAL)((V[i] > 0) - (V[i] < 0)) + b * V[i];
 }
@@ -125,14 +127,14 @@ static double FN(penalty)(const fm_net *net, const REAL *P) {
 /* Backward from dZ of the last layer (in d0) to every parameter gradient in G. */
 static int FN(backward)(const fm_net *net, const REAL *P, REAL *G, const FN(ws) * w, int64_t nb,
                         const REAL *X, int64_t rsx, int64_t csx, int train, uint64_t seed,
-                        int64_t iteration, int n_threads) {
+                        int64_t iteration, double pen_scale, int n_threads) {
     /* forward: Z_l = in_l @ W_l + b_l  =>  dW_l = in_l^T dZ_l, db_l = colsum(dZ_l),
      * d(in_l) = dZ_l W_l^T, dZ_{l-1} = act'(d(in_l) * mask_l) */
     const int64_t L = net->n_layers;
     int64_t off = 0;
     for (int64_t l = 0; l < L; l++)
         off += net->units[l] * net->units[l + 1] + (net->use_bias[l] ? net->units[l + 1] : 0);
-    REAL *dcur = w->d0, *dnext = w->d1;
+    REAL *const dcur = w->d0, *const dnext = w->d1;
     for (int64_t l = L - 1; l >= 0; l--) {
         const int64_t nin = net->units[l], nout = net->units[l + 1];
         off -= nin * nout + (net->use_bias[l] ? nout : 0);
@@ -143,32 +145,46 @@ static int FN(backward)(const fm_net *net, const REAL *P, REAL *G, const FN(ws) 
         int status = FMFN(dense_backward)(l > 0 ? dnext : NULL, dW, db, dcur, in, rs, cs, W, nb,
                                           nin, nout, n_threads);
         if (status != FM_OK) return status;
-        FN(add_penalty_grad)(dW, W, nin * nout, net->l1[l], net->l2[l]);
-        if (db != NULL) FN(add_penalty_grad)(db, W + nin * nout, nout, net->bias_l1[l], net->bias_l2[l]);
+        FN(add_penalty_grad)(dW, W, nin * nout, net->l1[l], net->l2[l], pen_scale);
+        if (db != NULL)
+            FN(add_penalty_grad)(db, W + nin * nout, nout, net->bias_l1[l], net->bias_l2[l],
+                                 pen_scale);
         if (l > 0) {
             if (train && net->dropout[l] > 0)
                 FN(dropout_apply)(dnext, dnext, nb * nin, net->dropout[l],
                                   dropout_key(seed, iteration, l));
-            status = FMFN(act_backward)(dnext, dnext, ACT_OUT(w, l - 1), nb, nin,
+            /* dZ_{l-1} goes to dcur, free now: distinct buffers keep the loop vectorised
+             * (an in-place call would fail the compiler's overlap check) */
+            status = FMFN(act_backward)(dcur, dnext, ACT_OUT(w, l - 1), nb, nin,
                                         net->act[l - 1], net->act_alpha[l - 1]);
             if (status != FM_OK) return status;
         }
-        REAL *tmp = dcur;
-        dcur = dnext;
-        dnext = tmp;
     }
     return FM_OK;
 }
 
-/* Loss of a forwarded batch; dZ of the last layer goes to d0. */
+/* Objective of a forwarded batch: its normalized loss plus the penalty `pen` (the raw sum of
+ * the regularization terms), as fm_net.norm says; dZ of the last layer goes to d0 and
+ * *pen_scale receives the factor the penalty (and so its gradient) carries. */
 static int FN(batch_loss)(const fm_net *net, const FN(ws) * w, int64_t nb, const REAL *Y,
-                          const REAL *T, const int64_t *labels, const REAL *sw, double *loss) {
-    const int64_t L = net->n_layers;
-    const double scale = net->loss == FM_LOSS_SSE ? 1.0 : 1.0 / (double)nb;
+                          const REAL *T, const int64_t *labels, const REAL *sw, double pen,
+                          double *loss, double *pen_scale) {
+    const int64_t L = net->n_layers, n_out = net->units[L];
+    const int by_weight = net->norm == FM_NORM_WEIGHTS;
+    double wsum = (double)nb; /* scikit-learn: loss and penalty over the batch's weight sum */
+    if (by_weight && sw != NULL) {
+        wsum = 0;
+        for (int64_t i = 0; i < nb; i++) wsum += (double)sw[i];
+    }
+    const double scale = by_weight ? 1.0 / wsum
+                                   : (net->loss == FM_LOSS_SSE ? 1.0 : 1.0 / (double)nb);
+    *pen_scale = by_weight ? scale : 1.0;
     double total = 0;
-    int status = FMFN(loss)(&total, w->d0, w->zl, Y, T, labels, sw, nb, net->units[L], net->loss,
+    int status = FMFN(loss)(&total, w->d0, w->zl, Y, T, labels, sw, nb, n_out, net->loss,
                             net->act[L - 1], net->act_alpha[L - 1], scale);
-    *loss = total * scale;
+    double data = by_weight ? total / wsum : total * scale;
+    if (net->output_mean) data /= (double)n_out; /* the value only: see fastmlp.h */
+    *loss = data + (by_weight ? pen / wsum : pen);
     return status;
 }
 
@@ -211,10 +227,10 @@ static int FN(train)(const fm_net *net, const fm_optim *opt, void *params, void 
                                  n_threads);
         if (status != FM_OK) return status;
         const REAL *Y = ACT_OUT(w, L - 1);
-        double loss;
-        status = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, &loss);
+        double loss, pen_scale;
+        status = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, FN(penalty)(net, P), &loss,
+                                &pen_scale);
         if (status != FM_OK) return status;
-        loss += FN(penalty)(net, P);
         if (!isfinite(loss)) {
             stats->bad_batch = bi;
             return FM_ERR_NONFINITE;
@@ -223,7 +239,8 @@ static int FN(train)(const fm_net *net, const fm_optim *opt, void *params, void 
         if (status != FM_OK) return status;
         stats->loss_sum += loss * (double)cnt;
         stats->n_seen += cnt;
-        status = FN(backward)(net, P, G, w, cnt, w->xb, n_in, 1, 1, seed, *iterations, n_threads);
+        status = FN(backward)(net, P, G, w, cnt, w->xb, n_in, 1, 1, seed, *iterations, pen_scale,
+                              n_threads);
         if (status != FM_OK) return status;
         status = FMFN(optim_step)(P, G, S, n_params, w->hdr + 2 * L, n_tensors, opt, *iterations,
                                   n_threads);
@@ -249,11 +266,11 @@ static int FN(evaluate)(const fm_net *net, const void *params, void *work, int64
                                  0, 0, 0, NULL, n_threads);
         if (status != FM_OK) return status;
         const REAL *Y = ACT_OUT(w, L - 1);
-        double loss;
-        status = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, &loss);
+        double loss, pen_scale;
+        status = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, pen, &loss, &pen_scale);
         if (status == FM_OK) status = FN(add_metrics)(net, stats, cnt, Y, tb, lb, wb);
         if (status != FM_OK) return status;
-        stats->loss_sum += (loss + pen) * (double)cnt;
+        stats->loss_sum += loss * (double)cnt;
         stats->n_seen += cnt;
     }
     return FM_OK;
@@ -283,12 +300,12 @@ static int FN(loss_and_grad)(const fm_net *net, const void *params, void *grads,
     if (T != NULL) FN(gather)(w->tb, T, data->t_rs, data->t_cs, n_out, NULL, 0, n);
     int status = FN(forward)(net, P, w, n, X, data->x_rs, data->x_cs, 0, 0, 0, NULL, n_threads);
     if (status != FM_OK) return status;
+    double pen_scale;
     status = FN(batch_loss)(net, w, n, ACT_OUT(w, L - 1), T != NULL ? w->tb : NULL, data->labels,
-                            (const REAL *)data->sw, loss);
+                            (const REAL *)data->sw, FN(penalty)(net, P), loss, &pen_scale);
     if (status != FM_OK) return status;
-    *loss += FN(penalty)(net, P);
     return FN(backward)(net, P, (REAL *)grads, w, n, X, data->x_rs, data->x_cs, 0, 0, 0,
-                        n_threads);
+                        pen_scale, n_threads);
 }
 
 #undef ACT_OUT

@@ -9,6 +9,7 @@
  */
 #include "fm_internal.h"
 
+#include <float.h>
 #include <math.h>
 
 #define FM_CAT2(a, b) a##b
@@ -32,6 +33,7 @@ int fm_optim_check(const fm_optim *o) {
 
 #define REAL float
 #define FN(name) FM_CAT(name, _s)
+#define MACH_EPS FLT_EPSILON
 #define GEMM fm_sgemm
 #define EXP expf
 #define EXPM1 expm1f
@@ -43,6 +45,7 @@ int fm_optim_check(const fm_optim *o) {
 #include "fm_ops_impl.h"
 #undef REAL
 #undef FN
+#undef MACH_EPS
 #undef GEMM
 #undef EXP
 #undef EXPM1
@@ -54,6 +57,7 @@ int fm_optim_check(const fm_optim *o) {
 
 #define REAL double
 #define FN(name) FM_CAT(name, _d)
+#define MACH_EPS DBL_EPSILON
 #define GEMM fm_dgemm
 #define EXP exp
 #define EXPM1 expm1

@@ -146,14 +146,10 @@ int FN(fm_dense_forward)(REAL *Y, REAL *Z, const REAL *X, int64_t rsx, int64_t c
     if (m < 0 || n_in < 0 || n_out < 0 || fm_act_check(act) != FM_OK) return FM_ERR_BADARG;
     if (m == 0 || n_out == 0) return FM_OK;
     if (Y == NULL || (n_in > 0 && (X == NULL || W == NULL))) return FM_ERR_BADARG;
+    /* one pass: bias and act are applied to each tile of Z while it is hot (fm_sgemm_ex) */
     REAL *out = Z != NULL ? Z : Y;
-    int status = GEMM(m, n_out, n_in, 1, X, rsx, csx, W, n_out, 1, 0, out, n_out, 1,
-                               n_threads);
-    if (status != FM_OK) return status;
-    if (b != NULL)
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n_out; j++) out[i * n_out + j] += b[j];
-    return FN(fm_act_forward)(Y, out, m, n_out, act, alpha);
+    return FM_CAT(GEMM, _ex)(m, n_out, n_in, 1, X, rsx, csx, W, n_out, 1, 0, out, n_out, 1, b,
+                             act, alpha, Y, n_out, n_threads);
 }
 
 int FN(fm_dense_backward)(REAL *dX, REAL *dW, REAL *db, const REAL *dZ, const REAL *X,
@@ -192,8 +188,13 @@ int FN(fm_loss)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL *Y, const 
     if (sparse)
         for (int64_t i = 0; i < m; i++)
             if (labels[i] < 0 || labels[i] >= n) return FM_ERR_BADARG;
+    const int binary_log = loss == FM_LOSS_LOG && out_act == FM_ACT_SIGMOID;
+    if (loss == FM_LOSS_LOG && !binary_log && out_act != FM_ACT_SOFTMAX) return FM_ERR_BADARG;
     const int fused = (loss == FM_LOSS_BCE && out_act == FM_ACT_SIGMOID) ||
-                      ((loss == FM_LOSS_CCE || sparse) && out_act == FM_ACT_SOFTMAX);
+                      ((loss == FM_LOSS_CCE || sparse) && out_act == FM_ACT_SOFTMAX) ||
+                      loss == FM_LOSS_LOG ||
+                      (loss == FM_LOSS_POISSON && out_act == FM_ACT_EXPONENTIAL);
+    const REAL mach_eps = (REAL)MACH_EPS; /* scikit-learn clips at the dtype's epsilon */
     const REAL eps = (REAL)FM_PROB_EPS;
     const REAL inv_n = (REAL)1 / (REAL)n;
     double total = 0;
@@ -264,6 +265,33 @@ int FN(fm_loss)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL *Y, const 
                     gq += (double)d[j] * q;
                 }
                 for (int64_t j = 0; j < n; j++) d[j] = (REAL)((d[j] - gq) / s);
+            }
+            break;
+        case FM_LOSS_HALF_SQUARED: { /* scikit-learn's squared_error, per output */
+            double s = 0;
+            for (int64_t j = 0; j < n; j++) {
+                const REAL e = y[j] - t[j];
+                s += (double)e * e;
+                d[j] = e;
+            }
+            l = 0.5 * s;
+            break;
+        }
+        case FM_LOSS_POISSON: /* xlogy(t, t / y) - t + y, as scikit-learn's poisson_loss */
+            for (int64_t j = 0; j < n; j++) {
+                l += (t[j] != 0 ? (double)t[j] * log((double)t[j] / (double)y[j]) : 0.0) -
+                     (double)t[j] + (double)y[j];
+                d[j] = fused ? y[j] - t[j] : (REAL)1 - t[j] / y[j];
+            }
+            break;
+        case FM_LOSS_LOG: /* scikit-learn's (binary_)log_loss: probabilities clipped for the
+                           * value only; its gradient is y - t, unclipped */
+            for (int64_t j = 0; j < n; j++) {
+                const REAL p = y[j] < mach_eps ? mach_eps
+                                               : (y[j] > 1 - mach_eps ? 1 - mach_eps : y[j]);
+                if (t[j] != 0) l -= (double)t[j] * log((double)p);
+                if (binary_log && t[j] != 1) l -= (double)(1 - t[j]) * log((double)(1 - p));
+                d[j] = y[j] - t[j];
             }
             break;
         }
@@ -413,6 +441,19 @@ static void FN(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
         for (int64_t i = lo; i < hi; i++) {
             s0[i] += G[i] * G[i];
             P[i] -= a * G[i] / SQRT(s0[i] + eps);
+        }
+        break;
+    }
+    case FM_OPT_ADAM_SKLEARN: { /* scikit-learn's AdamOptimizer, operation for operation */
+        const REAL b1 = (REAL)o->beta_1, c1 = (REAL)(1 - o->beta_1);
+        const REAL b2 = (REAL)o->beta_2, c2 = (REAL)(1 - o->beta_2);
+        const REAL a = (REAL)(lr * sqrt(1 - pow(o->beta_2, (double)t)) /
+                              (1 - pow(o->beta_1, (double)t)));
+        for (int64_t i = lo; i < hi; i++) {
+            const REAL g = G[i];
+            s0[i] = b1 * s0[i] + c1 * g;
+            s1[i] = b2 * s1[i] + c2 * (g * g);
+            P[i] += -a * s0[i] / (SQRT(s1[i]) + eps);
         }
         break;
     }

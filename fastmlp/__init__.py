@@ -14,12 +14,22 @@ Example:
 from . import (activations, backend, callbacks, initializers, layers, losses, metrics, models,
                optimizers, regularizers, utils)
 from ._config import get_num_threads, set_num_threads
+from ._sysinfo import show_config
 from ._version import __version__
 from .layers import Dense, Dropout, Input
 from .mlp import MLP
 from .models import Sequential, load_model
 
 __all__ = ["__version__", "MLP", "Sequential", "Dense", "Dropout", "Input", "load_model",
-           "set_num_threads", "get_num_threads", "activations", "backend", "callbacks",
-           "initializers", "layers", "losses", "metrics", "models", "optimizers",
+           "set_num_threads", "get_num_threads", "show_config", "activations", "backend",
+           "callbacks", "initializers", "layers", "losses", "metrics", "models", "optimizers",
            "regularizers", "utils"]
+
+
+def __getattr__(name):
+    # The scikit-learn estimators load on first use, so importing fastmlp never imports
+    # scikit-learn (an optional dependency: pip install "fastmlp[sklearn]").
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from . import estimators
+        return getattr(estimators, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,6 +20,8 @@ cdef extern from "fastmlp.h" nogil:
         FM_OPT_COUNT
         FM_LOSS_SSE
         FM_LOSS_SPARSE_CCE
+        FM_NORM_ROWS
+        FM_NORM_WEIGHTS
         FM_ARCH_GENERIC
         FM_ARCH_AVX2
         FM_ARCH_AVX512
@@ -44,6 +46,7 @@ cdef extern from "fastmlp.h" nogil:
     int fm_arch_selected()
     const char *fm_arch_name(int arch)
     int fm_cpu_supports(int arch)
+    int fm_arch_built(int arch)
     int fm_has_openmp()
     int fm_default_num_threads()
 
@@ -107,6 +110,8 @@ cdef extern from "fastmlp.h" nogil:
         int32_t loss
         int64_t n_metrics
         const int32_t *metrics
+        int32_t norm
+        int32_t output_mean
     int fm_net_check(const fm_net *net)
     int64_t fm_net_param_count(const fm_net *net)
     int fm_net_layout(const fm_net *net, int64_t *w_off, int64_t *b_off)
@@ -138,3 +143,28 @@ cdef extern from "fastmlp.h" nogil:
                    int n_threads)
     int fm_loss_and_grad(const fm_net *net, const void *params, void *grads, void *work,
                          const fm_data *data, double *loss, int n_threads)
+
+
+# ---- GEMM configuration ----------------------------------------------------------------
+cdef extern from "fastmlp.h" nogil:
+    enum:
+        FM_CPU_SSE2
+        FM_CPU_AVX
+        FM_CPU_FMA
+        FM_CPU_AVX2
+        FM_CPU_AVX512F
+        FM_CPU_AVX512DQ
+        FM_CPU_AVX512VL
+        FM_CPU_AVX512BW
+        FM_ACT_LINEAR
+
+    int fm_sgemm_ex(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t rsa,
+                    int64_t csa, const float *B, int64_t rsb, int64_t csb, float beta, float *C,
+                    int64_t rsc, int64_t csc, const float *bias, int act, double act_alpha,
+                    float *Y, int64_t rsy, int n_threads)
+    int fm_dgemm_ex(int64_t m, int64_t n, int64_t k, double alpha, const double *A,
+                    int64_t rsa, int64_t csa, const double *B, int64_t rsb, int64_t csb,
+                    double beta, double *C, int64_t rsc, int64_t csc, const double *bias,
+                    int act, double act_alpha, double *Y, int64_t rsy, int n_threads)
+    int fm_cpu_features()
+    int fm_gemm_blocking(int arch, int dtype, int64_t *out)

@@ -22,12 +22,17 @@ LOSSES = {
     "mean_squared_error": 0, "sum_squared_error": 1, "mean_absolute_error": 2,
     "binary_crossentropy": 3, "categorical_crossentropy": 4,
     "sparse_categorical_crossentropy": 5,
+    # scikit-learn's MLP losses (see csrc/fastmlp.h)
+    "half_squared_error": 6, "half_poisson": 7, "log_loss": 8,
 }
+#: How a batch's loss and penalties are normalized: Keras (per row) or scikit-learn (per unit
+#: of sample weight, penalties included).
+NORMS = {"rows": FM_NORM_ROWS, "weights": FM_NORM_WEIGHTS}
 METRICS = {
     "binary_accuracy": 0, "categorical_accuracy": 1, "sparse_categorical_accuracy": 2,
     "mse": 3, "mae": 4,
 }
-OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2, "adagrad": 3}
+OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2, "adagrad": 3, "adam_sklearn": 4}
 ARCHS = {"generic": FM_ARCH_GENERIC, "avx2": FM_ARCH_AVX2, "avx512": FM_ARCH_AVX512}
 STATUS_NONFINITE = FM_ERR_NONFINITE
 MAX_METRICS = FM_MAX_METRICS
@@ -39,7 +44,7 @@ _OPT_DEFAULTS = {
     "decay": 0.0, "clipnorm": None, "clipvalue": None, "global_clipnorm": None,
     "initial_accumulator_value": 0.1,
 }
-_LR_DEFAULTS = {0: 0.01, 1: 0.001, 2: 0.001, 3: 0.001}
+_LR_DEFAULTS = {0: 0.01, 1: 0.001, 2: 0.001, 3: 0.001, 4: 0.001}
 
 
 cdef int _check(int status, str what) except -1:
@@ -61,8 +66,8 @@ def _init_arch():
     if status == FM_ERR_ARCH:
         import os
         raise ImportError(
-            f"FASTMLP_ARCH={os.environ.get('FASTMLP_ARCH')!r} asks for an instruction set this "
-            f"CPU does not support; supported here: {supported_archs()}")
+            f"FASTMLP_ARCH={os.environ.get('FASTMLP_ARCH')!r} asks for kernels this CPU "
+            f"or build lacks; usable here: {supported_archs()}")
     if status != FM_OK:
         import os
         raise ImportError(
@@ -71,7 +76,17 @@ def _init_arch():
 
 
 def supported_archs():
-    """Kernel sets the running CPU supports, best last."""
+    """Kernel sets usable here (built, and supported by the running CPU), best last."""
+    return [name for name, a in ARCHS.items() if fm_arch_built(a) and fm_cpu_supports(a)]
+
+
+def built_archs():
+    """Kernel sets this build holds (the compiler may have lacked some), best last."""
+    return [name for name, a in ARCHS.items() if fm_arch_built(a)]
+
+
+def cpu_archs():
+    """Kernel sets whose instructions the running CPU has, built or not, best last."""
     return [name for name, a in ARCHS.items() if fm_cpu_supports(a)]
 
 
@@ -132,6 +147,54 @@ def _shape_check(str name, tuple got, tuple expected):
         raise ValueError(f"{name} must have shape {expected}, got {got}")
 
 
+def _require(**arrays):
+    """TypeError for a required array argument given as None (_float_dtype lets None pass)."""
+    for name, a in arrays.items():
+        if a is None:
+            raise TypeError(f"{name} must be a float32 or float64 numpy array, got None")
+
+
+def _same_view(a, b):
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and
+            a.shape == b.shape and a.strides == b.strides)
+
+
+def _check_no_overlap(str out_name, out, may_be=(), **inputs):
+    """ValueError when the output shares memory with an input: C would read values it has
+    already overwritten and return garbage. Inputs named in ``may_be`` may be the very same
+    array as the output (same memory, shape and strides), which those ops support."""
+    for name, a in inputs.items():
+        if a is None or not np.may_share_memory(out, a):  # bounds only: O(1)
+            continue
+        if name in may_be and _same_view(out, a):
+            continue
+        try:
+            overlap = np.shares_memory(out, a, max_work=10000)
+        except np.exceptions.TooHardError:
+            overlap = True
+        if overlap:
+            raise ValueError(f"{out_name} overlaps {name} in memory; pass a separate output "
+                             f"array" + (f" (or {name} itself)" if name in may_be else ""))
+
+
+def _physical_memory():
+    """Bytes of RAM on this machine (2**62 where the OS does not say)."""
+    import os
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 1 << 62
+
+
+def _check_bytes(nbytes, str what):
+    """MemoryError, before anything is allocated, for a buffer larger than this machine's
+    memory (or than the int64 sizes the C engine computes with)."""
+    limit = min(_physical_memory(), 1 << 62)
+    if nbytes > limit:
+        raise MemoryError(f"{what} would need {nbytes / 2**30:.4g} GiB, more than this "
+                          f"machine's {limit / 2**30:.4g} GiB of memory")
+
+
 cdef inline int64_t _stride(Py_ssize_t s, Py_ssize_t itemsize):
     return <int64_t>(s // itemsize)
 
@@ -141,6 +204,7 @@ cdef inline int64_t _stride(Py_ssize_t s, Py_ssize_t itemsize):
 def gemm(a, b, c, alpha=1.0, beta=0.0, bint trans_a=False, bint trans_b=False, n_threads=1,
          bint reference=False):
     """c := alpha * op(a) @ op(b) + beta * c in place (any strides); returns c."""
+    _require(a=a, b=b, c=c)
     _float_dtype(a=a, b=b, c=c)
     if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
         raise ValueError(f"a, b and c must be 2-D, got {a.ndim}-D, {b.ndim}-D, {c.ndim}-D")
@@ -149,6 +213,7 @@ def gemm(a, b, c, alpha=1.0, beta=0.0, bint trans_a=False, bint trans_b=False, n
     if kb != k:
         raise ValueError(f"inner dimensions differ: op(a) is {(m, k)}, op(b) is {(kb, n)}")
     _shape_check("c", c.shape, (m, n))
+    _check_no_overlap("c", c, a=a, b=b)
     if c.dtype == np.float32:
         _gemm[float](a, b, c, alpha, beta, trans_a, trans_b, _nthreads(n_threads), reference)
     else:
@@ -205,10 +270,12 @@ def _act_id(act):
 
 def act_forward(act, x, y, double alpha=0.0):
     """y = act(x); x and y C-contiguous 2-D of one shape (they may be the same array)."""
+    _require(x=x, y=y)
     _float_dtype(x=x, y=y)
     _shape_check("y", y.shape, x.shape)
     if x.ndim != 2:
         raise ValueError(f"x must be 2-D, got shape {x.shape}")
+    _check_no_overlap("y", y, may_be=("x",), x=x)
     if x.dtype == np.float32:
         _act_forward[float](_act_id(act), x, y, alpha)
     else:
@@ -229,12 +296,14 @@ cdef _act_forward(int act, const floating[:, ::1] x, floating[:, ::1] y, double 
 
 
 def act_backward(act, y, dy, dx, double alpha=0.0):
-    """dx = dy * act'(.), computed from the forward output y."""
+    """dx = dy * act'(.), computed from the forward output y (dx may be dy itself)."""
+    _require(y=y, dy=dy, dx=dx)
     _float_dtype(y=y, dy=dy, dx=dx)
     if y.ndim != 2:
         raise ValueError(f"y must be 2-D, got shape {y.shape}")
     _shape_check("dy", dy.shape, y.shape)
     _shape_check("dx", dx.shape, y.shape)
+    _check_no_overlap("dx", dx, may_be=("dy",), y=y, dy=dy)
     if y.dtype == np.float32:
         _act_backward[float](_act_id(act), y, dy, dx, alpha)
     else:
@@ -261,6 +330,7 @@ cdef _act_backward(int act, const floating[:, ::1] y, const floating[:, ::1] dy,
 
 def dense_forward(x, w, b, act, double alpha, z, y, n_threads=1):
     """z = x @ w + b (b may be None, z may be None), y = act(z)."""
+    _require(x=x, w=w, y=y)
     _float_dtype(x=x, w=w, b=b, z=z, y=y)
     if x.ndim != 2 or w.ndim != 2:
         raise ValueError("x and w must be 2-D")
@@ -272,6 +342,9 @@ def dense_forward(x, w, b, act, double alpha, z, y, n_threads=1):
     if z is not None:
         _shape_check("z", z.shape, (m, n_out))
     _shape_check("y", y.shape, (m, n_out))
+    _check_no_overlap("y", y, x=x, w=w, b=b)
+    if z is not None:
+        _check_no_overlap("z", z, may_be=("y",), x=x, w=w, b=b, y=y)
     if x.dtype == np.float32:
         _dense_forward[float](x, w, b, _act_id(act), alpha, z, y, _nthreads(n_threads))
     else:
@@ -311,6 +384,7 @@ cdef _dense_forward(const floating[:, :] x, const floating[:, ::1] w, object b, 
 
 def dense_backward(x, w, dz, dx, dw, db, n_threads=1):
     """dw = x.T @ dz, db = dz.sum(0) (db may be None), dx = dz @ w.T (dx may be None)."""
+    _require(x=x, w=w, dz=dz, dw=dw)
     _float_dtype(x=x, w=w, dz=dz, dx=dx, dw=dw, db=db)
     if x.ndim != 2 or w.ndim != 2:
         raise ValueError("x and w must be 2-D")
@@ -323,6 +397,11 @@ def dense_backward(x, w, dz, dx, dw, db, n_threads=1):
         _shape_check("dx", dx.shape, (m, n_in))
     if db is not None:
         _shape_check("db", db.shape, (n_out,))
+    for name, out in (("dw", dw), ("dx", dx), ("db", db)):
+        if out is not None:
+            _check_no_overlap(name, out, x=x, w=w, dz=dz,
+                              **{k: v for k, v in (("dw", dw), ("dx", dx), ("db", db))
+                                 if k != name})
     if x.dtype == np.float32:
         _dense_backward[float](x, w, dz, dx, dw, db, _nthreads(n_threads))
     else:
@@ -340,6 +419,12 @@ cdef _dense_backward(const floating[:, :] x, const floating[:, ::1] w,
     cdef Py_ssize_t isz = sizeof(floating)
     cdef int64_t m = x.shape[0], n_in = x.shape[1], n_out = w.shape[1]
     if n_in == 0 or n_out == 0:
+        # nothing for C to multiply, but the outputs that are not empty are still defined:
+        # db = colsum(dz) needs no input, and dx = dz @ w.T is zero without outputs
+        if db is not None:
+            np.sum(np.asarray(dz), axis=0, out=db)
+        if dx is not None:
+            dx[...] = 0
         return
     if m == 0:  # no rows: the gradients of a sum over nothing are zero
         dw[:, :] = 0
@@ -378,6 +463,7 @@ def _labels_array(labels, Py_ssize_t n):
 def loss(loss_id, out_act, z, y, t, labels, sample_weight, dz, double grad_scale,
          double out_alpha=0.0):
     """Returns sum_i w_i l_i; writes dz = grad_scale * its gradient wrt the logits z."""
+    _require(z=z, y=y, dz=dz)
     _float_dtype(z=z, y=y, t=t, sample_weight=sample_weight, dz=dz)
     if not 0 <= int(loss_id) < FM_LOSS_COUNT:
         raise ValueError(f"loss_id must be in [0, {FM_LOSS_COUNT}), got {loss_id!r}")
@@ -441,12 +527,18 @@ cdef double _loss(int lid, int act, double alpha, const floating[:, ::1] z,
 
 def metric(metric_id, y, t, labels, sample_weight):
     """Returns (sum_i w_i m_i, sum_i w_i) for one metric."""
+    _require(y=y)
     _float_dtype(y=y, t=t, sample_weight=sample_weight)
     if not 0 <= int(metric_id) < FM_METRIC_COUNT:
         raise ValueError(f"metric_id must be in [0, {FM_METRIC_COUNT}), got {metric_id!r}")
+    if y.ndim != 2:
+        raise ValueError(f"y must be 2-D, got shape {y.shape}")
     m, n = y.shape
     sparse = int(metric_id) == METRICS["sparse_categorical_accuracy"]
+    if sparse and labels is None:
+        raise ValueError("labels are required for sparse_categorical_accuracy")
     if not sparse:
+        _require(t=t)
         _shape_check("t", t.shape, (m, n))
     if sample_weight is not None:
         _shape_check("sample_weight", sample_weight.shape, (m,))
@@ -533,6 +625,7 @@ cdef fm_optim _make_optim(int kind, dict config) except *:
 def optimizer_step(opt_id, dict config, params, grads, state, int64_t iteration, offsets=None,
                    n_threads=1):
     """One optimizer update of params in place (grads are clipped in place)."""
+    _require(params=params, grads=grads, state=state)
     _float_dtype(params=params, grads=grads, state=state)
     cdef fm_optim o = _make_optim(int(opt_id), config)
     n = params.shape[0]
@@ -604,6 +697,11 @@ cdef class Engine:
 
     Every model in the package drives one of these. ``params``, ``grads`` and ``opt_state``
     are numpy arrays owned here; per-layer views come from :meth:`layout`.
+
+    ``norm`` ('rows', Keras, or 'weights', scikit-learn: each batch's loss and penalties over
+    its sum of sample weights) and ``output_mean`` (report the data loss averaged over the
+    outputs while its gradient stays summed, as scikit-learn's squared_error) select how a
+    batch's objective is normalized (see ``fm_norm`` in csrc/fastmlp.h).
     """
     cdef fm_net net
     cdef fm_optim opt
@@ -615,20 +713,36 @@ cdef class Engine:
     cdef object _units, _act, _alpha, _bias, _dropout, _l1, _l2, _bl1, _bl2, _metrics
     cdef object _work
     cdef int64_t _work_batch
+    # Set, with the GIL held, while a C call runs on _work (_work_busy) or writes params and
+    # grads (_training): predict/evaluate from other threads meanwhile get a workspace of
+    # their own; a second concurrent training call is refused.
+    cdef int _work_busy, _training
     cdef int n_threads
     cdef readonly int opt_kind
     cdef readonly dict opt_config
     cdef double _init_acc
 
     def __cinit__(self, units, activations, act_alphas, use_bias, dropout, l1, l2, loss,
-                  dtype=np.float32, bias_l1=None, bias_l2=None):
+                  dtype=np.float32, bias_l1=None, bias_l2=None, norm="rows",
+                  bint output_mean=False):
         n_layers = len(units) - 1
         if n_layers < 1:
             raise ValueError(f"units must list at least an input and an output width, got {units!r}")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        self._units = np.ascontiguousarray(units, dtype=np.int64)
+        try:
+            widths = [int(u) for u in units]
+        except (TypeError, ValueError):
+            raise TypeError(f"units must be integers, got {units!r}") from None
+        if any(u < 1 for u in widths):
+            raise ValueError(f"every layer width must be >= 1, got {widths}")
+        # The C engine sizes its buffers with int64 products: a network whose parameters
+        # could not exist (a Dense(10**12), say) is refused before anything is allocated.
+        n_params = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+        _check_bytes(n_params * (2 + FM_OPT_STATE_SLOTS) * self.dtype.itemsize,
+                     f"the parameters of a network of widths {widths}")
+        self._units = np.ascontiguousarray(widths, dtype=np.int64)
         if np.any(self._units < 1):
             raise ValueError(f"every layer width must be >= 1, got {list(units)}")
         per_layer = {"activations": activations, "act_alphas": act_alphas, "use_bias": use_bias,
@@ -654,9 +768,13 @@ cdef class Engine:
                 raise ValueError(f"{name} penalties must be finite and >= 0, got {list(arr)}")
         if not 0 <= int(loss) < FM_LOSS_COUNT:
             raise ValueError(f"loss must be a loss id in [0, {FM_LOSS_COUNT}), got {loss!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {sorted(NORMS)}, got {norm!r}")
         self._metrics = np.zeros(0, dtype=np.int32)
         self.units = tuple(int(u) for u in self._units)
         self._bind(int(loss))
+        self.net.norm = NORMS[norm]
+        self.net.output_mean = 1 if output_mean else 0
         _check(fm_net_check(&self.net), "network description")
         self.n_params = fm_net_param_count(&self.net)
         self.params = np.zeros(self.n_params, dtype=self.dtype)
@@ -696,6 +814,15 @@ cdef class Engine:
     @property
     def loss(self):
         return int(self.net.loss)
+
+    @property
+    def norm(self):
+        """The normalization's name (a key of NORMS)."""
+        return "weights" if self.net.norm == FM_NORM_WEIGHTS else "rows"
+
+    @property
+    def output_mean(self):
+        return bool(self.net.output_mean)
 
     @property
     def metrics(self):
@@ -754,11 +881,43 @@ cdef class Engine:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if self._work is not None and self._work_batch >= batch_size:
             return
+        self._work = self._new_work(batch_size)
+        self._work_batch = batch_size
+
+    cdef object _new_work(self, int64_t batch_size):
+        """A workspace for batches of up to batch_size rows; MemoryError (before allocating)
+        when it could not fit in memory."""
+        # an upper bound of fm_net_workspace_bytes(), computed without overflow, so that the
+        # C computation itself cannot overflow
+        bound = 8 * int(batch_size) * (8 * sum(self.units) + 2) + 64 * (8 * len(self.units) + 32)
+        what = f"a workspace for batches of {batch_size} rows"
+        if bound > (1 << 62):
+            _check_bytes(bound, what)
         nbytes = fm_net_workspace_bytes(&self.net, batch_size)
         if nbytes < 0:
             raise ValueError("invalid network description")
-        self._work = np.empty(nbytes // 8 + 8, dtype=np.float64)
-        self._work_batch = batch_size
+        _check_bytes(nbytes, what)
+        return np.empty(nbytes // 8 + 8, dtype=np.float64)
+
+    cdef tuple _claim_work(self, int64_t batch_size):
+        """(workspace, shared) for one C call: the engine's own, allocated once and reused,
+        unless another thread's call is running on it; then a private one."""
+        if self._work_busy:
+            return self._new_work(batch_size), False
+        self._work_busy = 1  # no Python code ran since the test: atomic under the GIL
+        try:
+            self.prepare(batch_size)
+        except BaseException:
+            self._work_busy = 0
+            raise
+        return self._work, True
+
+    cdef int _begin_training(self) except -1:
+        if self._training:
+            raise RuntimeError("this model is already training in another thread; train one "
+                               "model from one thread at a time")
+        self._training = 1
+        return 0
 
     def release(self):
         """Frees the workspace."""
@@ -868,17 +1027,25 @@ cdef class Engine:
             raise ValueError(f"order must be a C-contiguous int64 array of length {d.n}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        epoch = -(-int(d.n) // int(batch_size))  # batches per epoch (Python ints: no overflow)
         if first_batch < 0 or n_batches < 0 or \
-                (n_batches > 0 and (first_batch + n_batches - 1) * batch_size >= d.n):
-            raise ValueError(f"batches [{first_batch}, {first_batch + n_batches}) of size "
-                             f"{batch_size} do not fit {d.n} rows")
-        self.prepare(batch_size)
+                (n_batches > 0 and int(first_batch) + int(n_batches) > epoch):
+            raise ValueError(f"batches [{first_batch}, {int(first_batch) + int(n_batches)}) of "
+                             f"size {batch_size} do not fit {d.n} rows")
+        if batch_size > d.n > 0:
+            batch_size = d.n  # one batch holds every row either way; no larger workspace
         memset(&s, 0, sizeof(fm_stats))
         if totals is not None:
             self._load_totals(&s, totals)
         s.bad_batch = -1
+        self._begin_training()
+        try:
+            work, shared = self._claim_work(batch_size)
+        except BaseException:
+            self._training = 0
+            raise
         cdef cnp.ndarray oa = order, pa = self.params, ga = self.grads, sa = self.opt_state
-        cdef cnp.ndarray wa = self._work
+        cdef cnp.ndarray wa = work
         cdef void *pp = cnp.PyArray_DATA(pa)
         cdef void *gp = cnp.PyArray_DATA(ga)
         cdef void *sp = cnp.PyArray_DATA(sa)
@@ -886,9 +1053,14 @@ cdef class Engine:
         cdef const int64_t *op = <const int64_t *>cnp.PyArray_DATA(oa)
         cdef uint64_t sd = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         cdef int nt = self.n_threads
-        with nogil:
-            status = fm_train(&self.net, &self.opt, pp, gp, sp, &it, wp, batch_size, &d, op,
-                              first_batch, n_batches, sd, &s, nt)
+        try:
+            with nogil:
+                status = fm_train(&self.net, &self.opt, pp, gp, sp, &it, wp, batch_size, &d, op,
+                                  first_batch, n_batches, sd, &s, nt)
+        finally:
+            self._training = 0
+            if shared:
+                self._work_busy = 0
         self.iterations = it
         if status != FM_OK and status != FM_ERR_NONFINITE:
             _check(status, "train")
@@ -909,13 +1081,18 @@ cdef class Engine:
         memset(&s, 0, sizeof(fm_stats))
         if d.n == 0:
             return self._stats_tuple(&s)
-        self.prepare(batch_size)
-        cdef cnp.ndarray pa = self.params, wa = self._work
+        batch_size = min(batch_size, d.n)
+        work, shared = self._claim_work(batch_size)
+        cdef cnp.ndarray pa = self.params, wa = work
         cdef const void *pp = cnp.PyArray_DATA(pa)
         cdef void *wp = cnp.PyArray_DATA(wa)
         cdef int nt = self.n_threads
-        with nogil:
-            status = fm_evaluate(&self.net, pp, wp, batch_size, &d, &s, nt)
+        try:
+            with nogil:
+                status = fm_evaluate(&self.net, pp, wp, batch_size, &d, &s, nt)
+        finally:
+            if shared:
+                self._work_busy = 0
         _check(status, "evaluate")
         return self._stats_tuple(&s)
 
@@ -935,19 +1112,27 @@ cdef class Engine:
             raise ValueError("out must be a writable C-contiguous array")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        cdef Py_ssize_t isz = self.dtype.itemsize
+        if any(st % isz for st in x.strides):
+            raise ValueError("x must have strides that are multiples of the itemsize")
+        _check_no_overlap("out", out, x=x, params=self.params)
         if n == 0:
             return out
-        self.prepare(batch_size)
-        cdef Py_ssize_t isz = self.dtype.itemsize
-        cdef cnp.ndarray xa = x, oa = out, pa = self.params, wa = self._work
+        batch_size = min(batch_size, n)
+        work, shared = self._claim_work(batch_size)
+        cdef cnp.ndarray xa = x, oa = out, pa = self.params, wa = work
         cdef int64_t rs = xa.strides[0] // isz, cs = xa.strides[1] // isz, nn = n
         cdef const void *xp = cnp.PyArray_DATA(xa)
         cdef void *outp = cnp.PyArray_DATA(oa)
         cdef const void *pp = cnp.PyArray_DATA(pa)
         cdef void *wp = cnp.PyArray_DATA(wa)
         cdef int nt = self.n_threads
-        with nogil:
-            status = fm_predict(&self.net, pp, wp, batch_size, xp, rs, cs, nn, outp, nt)
+        try:
+            with nogil:
+                status = fm_predict(&self.net, pp, wp, batch_size, xp, rs, cs, nn, outp, nt)
+        finally:
+            if shared:
+                self._work_busy = 0
         _check(status, "predict")
         return out
 
@@ -960,14 +1145,244 @@ cdef class Engine:
         self._fill_data(&d, x, t, labels, sample_weight, keep)
         if d.n == 0:
             raise ValueError("x must have at least one row")
-        nbytes = fm_net_workspace_bytes(&self.net, d.n)
-        work = np.empty(nbytes // 8 + 8, dtype=np.float64)
+        work = self._new_work(d.n)
         cdef cnp.ndarray pa = self.params, ga = self.grads, wa = work
         cdef const void *pp = cnp.PyArray_DATA(pa)
         cdef void *gp = cnp.PyArray_DATA(ga)
         cdef void *wp = cnp.PyArray_DATA(wa)
         cdef int nt = self.n_threads
-        with nogil:
-            status = fm_loss_and_grad(&self.net, pp, gp, wp, &d, &loss, nt)
+        self._begin_training()  # it writes grads
+        try:
+            with nogil:
+                status = fm_loss_and_grad(&self.net, pp, gp, wp, &d, &loss, nt)
+        finally:
+            self._training = 0
         _check(status, "loss_and_grad")
         return float(loss)
+
+
+# ---- GEMM configuration ----------------------------------------------------------------
+# The kernel set's blocking and the CPU features (for fastmlp.show_config), the fused GEMM
+# epilogue (gemm_ex), and the validated fast path behind fastmlp.ops.gemm (ops_gemm).
+
+_CPU_FEATURE_BITS = {
+    "sse2": FM_CPU_SSE2, "avx": FM_CPU_AVX, "fma": FM_CPU_FMA, "avx2": FM_CPU_AVX2,
+    "avx512f": FM_CPU_AVX512F, "avx512dq": FM_CPU_AVX512DQ, "avx512vl": FM_CPU_AVX512VL,
+    "avx512bw": FM_CPU_AVX512BW,
+}
+_BLOCKING_KEYS = ("mr", "nr", "mc", "kc", "nc", "sup_m", "sup_mnk", "par_mnk")
+
+
+def cpu_features():
+    """Names of the CPU features the engine detected at run time (empty off x86-64)."""
+    cdef int f = fm_cpu_features()
+    return [name for name, bit in _CPU_FEATURE_BITS.items() if f & bit]
+
+
+def gemm_blocking(str arch_name, dtype):
+    """Blocking of one kernel set for float32 or float64: a dict of the micro-tile (mr, nr),
+    the cache blocks (mc, kc, nc), the small-product limits (sup_m, sup_mnk) and the work
+    from which threads are used (par_mnk)."""
+    if arch_name not in ARCHS:
+        raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {arch_name!r}")
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    cdef int64_t out[8]
+    _check(fm_gemm_blocking(ARCHS[arch_name], FM_FLOAT32 if dt == np.float32 else FM_FLOAT64,
+                            out), "gemm_blocking")
+    return {key: int(out[i]) for i, key in enumerate(_BLOCKING_KEYS)}
+
+
+def gemm_ex(a, b, c, bias=None, act="linear", double act_alpha=0.0, y=None, alpha=1.0,
+            beta=0.0, bint trans_a=False, bint trans_b=False, n_threads=1):
+    """c := alpha * op(a) @ op(b) + beta * c + bias, then y := act(c) (in place when y is
+    None), with bias and act applied per tile of c while it is in cache; returns y or c.
+    c and y need contiguous rows (unit column stride)."""
+    _float_dtype(a=a, b=b, c=c, bias=bias, y=y)
+    if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
+        raise ValueError(f"a, b and c must be 2-D, got {a.ndim}-D, {b.ndim}-D, {c.ndim}-D")
+    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if kb != k:
+        raise ValueError(f"inner dimensions differ: op(a) is {(m, k)}, op(b) is {(kb, n)}")
+    _shape_check("c", c.shape, (m, n))
+    if bias is not None:
+        _shape_check("bias", bias.shape, (n,))
+    if y is not None:
+        _shape_check("y", y.shape, (m, n))
+    if c.dtype == np.float32:
+        _gemm_ex[float](a, b, c, bias, _act_id(act), act_alpha, y, alpha, beta, trans_a,
+                        trans_b, _nthreads(n_threads))
+    else:
+        _gemm_ex[double](a, b, c, bias, _act_id(act), act_alpha, y, alpha, beta, trans_a,
+                         trans_b, _nthreads(n_threads))
+    return c if y is None else y
+
+
+cdef _gemm_ex(const floating[:, :] a, const floating[:, :] b, floating[:, :] c, object bias,
+              int act, double act_alpha, object y, double alpha, double beta, bint ta, bint tb,
+              int nt):
+    cdef const floating[::1] bv
+    cdef floating[:, :] yv
+    cdef const floating *pbias = NULL
+    cdef floating *py = NULL
+    cdef Py_ssize_t isz = sizeof(floating)
+    cdef int64_t m = c.shape[0], n = c.shape[1]
+    cdef int64_t k = a.shape[0] if ta else a.shape[1]
+    cdef int64_t rsa = _stride(a.strides[0], isz), csa = _stride(a.strides[1], isz)
+    cdef int64_t rsb = _stride(b.strides[0], isz), csb = _stride(b.strides[1], isz)
+    cdef int64_t rsc = _stride(c.strides[0], isz), csc = _stride(c.strides[1], isz)
+    cdef int64_t rsy = 0
+    cdef int status = FM_OK
+    if m == 0 or n == 0:
+        return
+    if ta:
+        rsa, csa = csa, rsa
+    if tb:
+        rsb, csb = csb, rsb
+    if bias is not None:
+        bv = bias
+        pbias = &bv[0]
+    if y is not None:
+        yv = y
+        py = &yv[0, 0]
+        rsy = _stride(yv.strides[0], isz)
+        if _stride(yv.strides[1], isz) != 1 and n > 1:
+            raise ValueError("y must have contiguous rows")
+    cdef const floating *pa = &a[0, 0] if k > 0 else NULL
+    cdef const floating *pb = &b[0, 0] if k > 0 else NULL
+    with nogil:
+        if floating is float:
+            status = fm_sgemm_ex(m, n, k, <float>alpha, pa, rsa, csa, pb, rsb, csb,
+                                 <float>beta, &c[0, 0], rsc, csc, pbias, act, act_alpha, py,
+                                 rsy, nt)
+        else:
+            status = fm_dgemm_ex(m, n, k, alpha, pa, rsa, csa, pb, rsb, csb, beta, &c[0, 0],
+                                 rsc, csc, pbias, act, act_alpha, py, rsy, nt)
+    _check(status, "gemm_ex")
+
+
+# Products of at least this many multiply-adds release the GIL (below, it costs more than
+# the product).
+DEF _OPS_NOGIL_MNK = 16384
+
+
+cdef inline bint _ops_usable(cnp.ndarray x):
+    """Whether the C engine can read x as it is: aligned, strides whole elements."""
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(x)
+    return (cnp.PyArray_ISALIGNED(x) and cnp.PyArray_STRIDE(x, 0) % isz == 0
+            and cnp.PyArray_STRIDE(x, 1) % isz == 0)
+
+
+cdef _ops_extent(cnp.ndarray x, Py_ssize_t *lo, Py_ssize_t *hi):
+    """The byte range [lo, hi) that x's elements occupy."""
+    cdef Py_ssize_t start = <Py_ssize_t>cnp.PyArray_DATA(x), end = start
+    cdef int d
+    for d in range(2):
+        if cnp.PyArray_DIM(x, d) == 0:
+            lo[0] = hi[0] = start
+            return
+        if cnp.PyArray_STRIDE(x, d) < 0:
+            start += cnp.PyArray_STRIDE(x, d) * (cnp.PyArray_DIM(x, d) - 1)
+        else:
+            end += cnp.PyArray_STRIDE(x, d) * (cnp.PyArray_DIM(x, d) - 1)
+    lo[0] = start
+    hi[0] = end + cnp.PyArray_ITEMSIZE(x)
+
+
+cdef cnp.ndarray _ops_operand(object x, str name):
+    """x as a 2-D float32/float64 array the engine can read (copied only when misaligned)."""
+    cdef cnp.ndarray arr
+    if type(x) is np.ndarray:
+        arr = <cnp.ndarray>x
+    else:
+        arr = np.asarray(x)
+    if cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT and cnp.PyArray_TYPE(arr) != cnp.NPY_DOUBLE:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}; "
+                        f"convert it first, e.g. {name}.astype(np.float32)")
+    if cnp.PyArray_NDIM(arr) != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {(<object>arr).shape}")
+    if not _ops_usable(arr):
+        arr = np.array(arr, order="C")
+    return arr
+
+
+def ops_gemm(a, b, bint trans_a, bint trans_b, alpha, beta, out, n_threads):
+    """The validated product behind fastmlp.ops.gemm (see its docstring)."""
+    cdef cnp.ndarray A = _ops_operand(a, "a"), B = _ops_operand(b, "b"), C
+    cdef int typenum = cnp.PyArray_TYPE(A)
+    if cnp.PyArray_TYPE(B) != typenum:
+        raise TypeError(f"a and b must have the same dtype, got {A.dtype} and {B.dtype}")
+    cdef Py_ssize_t isz = cnp.PyArray_ITEMSIZE(A)
+    cdef int64_t m = cnp.PyArray_DIM(A, 1 if trans_a else 0)
+    cdef int64_t k = cnp.PyArray_DIM(A, 0 if trans_a else 1)
+    cdef int64_t kb = cnp.PyArray_DIM(B, 1 if trans_b else 0)
+    cdef int64_t n = cnp.PyArray_DIM(B, 0 if trans_b else 1)
+    if kb != k:
+        raise ValueError(f"inner dimensions differ: op(a) has shape {(m, k)}, op(b) has "
+                         f"shape {(kb, n)}")
+    cdef double al = alpha, be = beta
+    cdef cnp.npy_intp dims[2]
+    cdef Py_ssize_t lo_c, hi_c, lo_x, hi_x
+    if out is None:
+        if be != 0:
+            raise ValueError(f"beta must be 0 when out is None (there is no C to scale), "
+                             f"got beta={beta!r}")
+        dims[0] = m
+        dims[1] = n
+        C = cnp.PyArray_EMPTY(2, dims, typenum, 0)
+    else:
+        if type(out) is not np.ndarray:
+            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+        C = <cnp.ndarray>out
+        if cnp.PyArray_TYPE(C) != typenum:
+            raise TypeError(f"out must have dtype {A.dtype} like a and b, got {C.dtype}")
+        if cnp.PyArray_NDIM(C) != 2 or cnp.PyArray_DIM(C, 0) != m or cnp.PyArray_DIM(C, 1) != n:
+            raise ValueError(f"out must have shape {(m, n)}, got {(<object>C).shape}")
+        if not cnp.PyArray_ISWRITEABLE(C):
+            raise ValueError("out must be writeable")
+        if not _ops_usable(C) or not (
+                (cnp.PyArray_STRIDE(C, 1) == isz and cnp.PyArray_STRIDE(C, 0) >= n * isz)
+                or (cnp.PyArray_STRIDE(C, 0) == isz and cnp.PyArray_STRIDE(C, 1) >= m * isz)
+                or m <= 1 or n <= 1):
+            raise ValueError("out must be aligned with contiguous rows or columns "
+                             "(C- or Fortran-ordered, or a slice of rows or columns of one)")
+        _ops_extent(C, &lo_c, &hi_c)
+        for x in (A, B):
+            _ops_extent(<cnp.ndarray>x, &lo_x, &hi_x)
+            if lo_x < hi_c and lo_c < hi_x:
+                raise ValueError("out must not overlap a or b")
+    if m == 0 or n == 0:
+        return C
+    cdef int64_t rsa = cnp.PyArray_STRIDE(A, 0) // isz, csa = cnp.PyArray_STRIDE(A, 1) // isz
+    cdef int64_t rsb = cnp.PyArray_STRIDE(B, 0) // isz, csb = cnp.PyArray_STRIDE(B, 1) // isz
+    cdef int64_t rsc = cnp.PyArray_STRIDE(C, 0) // isz, csc = cnp.PyArray_STRIDE(C, 1) // isz
+    if trans_a:
+        rsa, csa = csa, rsa
+    if trans_b:
+        rsb, csb = csb, rsb
+    cdef int nt = fm_default_num_threads() if n_threads is None else <int>n_threads
+    cdef void *pa = cnp.PyArray_DATA(A)
+    cdef void *pb = cnp.PyArray_DATA(B)
+    cdef void *pc = cnp.PyArray_DATA(C)
+    cdef int status
+    cdef bint nogil_ = m * n * k >= _OPS_NOGIL_MNK
+    if typenum == cnp.NPY_FLOAT:
+        if nogil_:
+            with nogil:
+                status = fm_sgemm(m, n, k, <float>al, <float *>pa, rsa, csa, <float *>pb, rsb,
+                                  csb, <float>be, <float *>pc, rsc, csc, nt)
+        else:
+            status = fm_sgemm(m, n, k, <float>al, <float *>pa, rsa, csa, <float *>pb, rsb, csb,
+                              <float>be, <float *>pc, rsc, csc, nt)
+    else:
+        if nogil_:
+            with nogil:
+                status = fm_dgemm(m, n, k, al, <double *>pa, rsa, csa, <double *>pb, rsb, csb,
+                                  be, <double *>pc, rsc, csc, nt)
+        else:
+            status = fm_dgemm(m, n, k, al, <double *>pa, rsa, csa, <double *>pb, rsb, csb, be,
+                              <double *>pc, rsc, csc, nt)
+    _check(status, "gemm")
+    return C

@@ -103,7 +103,10 @@ def _real_array(data, name):
 def _check_finite(arr, name):
     # A finite sum proves every element finite; only a non-finite sum (or an
     # overflow) pays for the element-wise scan that locates the bad value.
-    if arr.dtype.kind == "f" and not np.isfinite(arr.sum()):
+    # Huge finite values may overflow the sum: that is no reason to warn.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum() if arr.dtype.kind == "f" else 0.0
+    if not np.isfinite(total):
         bad = np.argwhere(~np.isfinite(arr))
         if len(bad):
             where = tuple(int(i) for i in bad[0])
@@ -124,7 +127,8 @@ def as_features(x, dtype, name="x", n_features=None):
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"`{name}` has {arr.shape[1]} features but the model expects "
                          f"{n_features} (input shape (None, {n_features}))")
-    arr = arr.astype(dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported below
+        arr = arr.astype(dtype, copy=False)
     _check_finite(arr, name)
     return arr
 
@@ -182,7 +186,10 @@ def as_targets(y, loss_name, n_out, dtype, n_rows, name="y"):
                     and len(values) <= 100 and np.all(values == np.round(values)) else "")
             raise ValueError(f"{loss_name} expects targets in [0, 1]; `{name}` holds "
                              f"{len(values)} distinct values ({shown}){hint}")
-    return np.ascontiguousarray(arr, dtype=dtype), None
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported below
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    _check_finite(arr, name)
+    return arr, None
 
 
 def as_sample_weight(sample_weight, dtype, n_rows):
@@ -198,7 +205,10 @@ def as_sample_weight(sample_weight, dtype, n_rows):
     _check_finite(weight, "sample_weight")
     if weight.min() < 0:
         raise ValueError("`sample_weight` must be non-negative")
-    return np.ascontiguousarray(weight, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported below
+        weight = np.ascontiguousarray(weight, dtype=dtype)
+    _check_finite(weight, "sample_weight")
+    return weight
 
 
 def class_weight_per_row(class_weight, t, labels):

@@ -22,6 +22,7 @@ from ._progbar import Progbar
 from ._validation import (as_features, as_sample_weight, as_targets, check_dtype, check_float,
                           check_int, check_verbose, class_weight_per_row)
 from .backend import floatx
+from .cuda import engine_class, resolve_device
 from ._registry import unique_name
 from .layers import Dense, Dropout, InputLayer, Layer
 
@@ -112,6 +113,9 @@ class MLP:
             None, a seed is drawn from NumPy's global generator when the
             model is built, so ``numpy.random.seed`` makes runs reproducible.
         name: the model's name.
+        device: where it trains and predicts: 'cpu' (the default), 'cuda' (the
+            current CUDA GPU, through Numba: ``pip install "fastmlp[cuda]"``) or
+            'auto' (the GPU when one is usable, else the CPU); see :attr:`device`.
 
     Example:
         >>> import numpy as np
@@ -127,13 +131,14 @@ class MLP:
     """
 
     def __init__(self, layers=None, loss=None, optimizer="rmsprop", metrics=None, dtype=None,
-                 seed=None, name=None):
+                 seed=None, name=None, device="cpu"):
         self.name = str(name) if name is not None else unique_name(type(self))
         self.dtype = check_dtype(floatx() if dtype is None else dtype)
         self.seed = None if seed is None else check_int(seed, "seed", minimum=0)
         self._layers = []
         self._input_width = None
         self._engine = None
+        self._device = resolve_device(device)
         self._pushed_optimizer = None
         self._seed_value = None
         self._rng_state = None
@@ -193,6 +198,7 @@ class MLP:
         if any(other.name == layer.name for other in self._layers):
             raise ValueError(f"All layers of a model must have unique names; "
                              f"{layer.name!r} is already used")
+        previous_width = self._input_width
         if not self._layers and layer.input_dim is not None:
             if self._input_width not in (None, layer.input_dim):
                 raise ValueError(f"Layer {layer.name!r} declares input_dim={layer.input_dim} "
@@ -201,8 +207,9 @@ class MLP:
         self._layers.append(layer)
         try:
             self._structure_changed()
-        except ValueError:
+        except (ValueError, MemoryError):
             self._layers.pop()
+            self._input_width = previous_width
             raise
 
     def pop(self):
@@ -224,8 +231,12 @@ class MLP:
         if self._input_width not in (None, width):
             raise ValueError(f"Model {self.name!r} is built for {self._input_width} input "
                              f"features. Received: input_shape={input_shape!r}")
-        self._input_width = width
-        self._structure_changed()
+        previous, self._input_width = self._input_width, width
+        try:
+            self._structure_changed()
+        except (ValueError, MemoryError):
+            self._input_width = previous
+            raise
 
     def _resolved_seed(self):
         if self._seed_value is None:
@@ -234,7 +245,12 @@ class MLP:
         return self._seed_value
 
     def _structure_changed(self):
-        """Drops the engine and builds the layers whose input width is now known."""
+        """Drops the engine and builds the layers whose input width is now known.
+
+        What can fail is checked first (the widths, and the memory the weights would
+        take), so a refused change leaves the weights and the optimizer state as they were.
+        """
+        self._check_structure()
         self._detach_engine()
         if self._input_width is None:
             return
@@ -247,6 +263,23 @@ class MLP:
                 rng = np.random.default_rng([self._resolved_seed(), index])
                 layer.build(width, self.dtype, rng)
             width = layer.output_width(width)
+
+    def _check_structure(self):
+        """ValueError for a layer whose input_dim contradicts its input, MemoryError for
+        weights that cannot fit in memory (a Dense(10**12), say): before anything changes."""
+        if self._input_width is None:
+            return
+        width, n_params = self._input_width, 0
+        for layer in self._layers:
+            if layer.input_dim not in (None, width):
+                raise ValueError(f"Layer {layer.name!r} declares input_dim={layer.input_dim} "
+                                 f"but receives {width} features")
+            if isinstance(layer, Dense):
+                n_params += width * layer.units + layer.units
+            width = layer.output_width(width)
+        # the engine holds the weights, their gradients and three slots of optimizer state
+        _core._check_bytes(5 * n_params * self.dtype.itemsize,
+                           f"the {n_params} weights of model {self.name!r}")
 
     def _detach_engine(self):
         """Gives the layers their own copies of the weights and drops the engine."""
@@ -285,7 +318,7 @@ class MLP:
         kernel_reg = [layer.kernel_regularizer for layer in dense]
         bias_reg = [layer.bias_regularizer for layer in dense]
         loss_name = losses.engine_name(self.loss) if self.loss is not None else "mean_squared_error"
-        engine = _core.Engine(
+        engine = engine_class(self._device)(
             [self._input_width] + [layer.units for layer in dense],
             [_core.ACTIVATIONS[name] for name in act_names],
             [activations.DEFAULT_ALPHA.get(name, 0.0) for name in act_names],
@@ -314,6 +347,32 @@ class MLP:
                 layer.bias = bias
         self._engine = engine
         return engine
+
+    @property
+    def device(self):
+        """Where the model trains and predicts: 'cpu' or 'cuda'.
+
+        Assigning 'cpu', 'cuda' or 'auto' moves the weights and the optimizer state. The
+        device is not part of :meth:`get_config`: a saved model loads on the CPU.
+
+        Raises:
+            ValueError: for another name; ImportError or RuntimeError for 'cuda' without
+                the ``[cuda]`` extra or without a usable GPU (the message says which).
+        """
+        return self._device
+
+    @device.setter
+    def device(self, device):
+        device = resolve_device(device)
+        if device == self._device:
+            return
+        engine = self._engine
+        self._detach_engine()
+        self._device = device
+        if engine is not None and self.compiled:
+            moved = self._ensure_engine()
+            moved.opt_state[...] = engine.opt_state
+            moved.iterations = engine.iterations
 
     def _sync_optimizer(self):
         """Hands the optimizer's hyper-parameters to the engine if they changed."""
@@ -492,6 +551,8 @@ class MLP:
         if class_weight is not None:
             train = train.with_class_weight(class_weight)
         engine = self._engine
+        # a batch larger than the data set is the whole data set: no workspace beyond it
+        batch_size = min(batch_size, len(train))
         n_batches = -(-len(train) // batch_size)
         cbs = callbacks_module.CallbackList(
             callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": n_batches})
@@ -613,6 +674,7 @@ class MLP:
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         verbose = check_verbose(verbose)
         data = self._dataset(x, y, sample_weight)
+        batch_size = min(batch_size, len(data))  # no workspace beyond the data set
         self._prepare(batch_size)
         bar = Progbar(len(data), verbose) if verbose else None
         logs = self._evaluate_data(data, batch_size)
@@ -634,6 +696,7 @@ class MLP:
         self._require_built("predict()")
         x = as_features(x, self.dtype, "x", n_features=self._input_width)
         self._ensure_engine()
+        batch_size = min(batch_size, len(x))  # no workspace beyond the data set
         engine = self._prepare(batch_size)
         bar = Progbar(len(x), verbose) if verbose else None
         out = np.empty((len(x), self._dense_layers()[-1].units), dtype=self.dtype)

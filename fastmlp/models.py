@@ -36,6 +36,7 @@ class Sequential(MLP):
         dtype: 'float32' or 'float64' (default: ``fastmlp.backend.floatx()``).
         seed: seeds the weights, the shuffling and dropout; by default a
             seed is drawn from NumPy's global generator (``numpy.random.seed``).
+        device: 'cpu' (the default), 'cuda' or 'auto': see :attr:`fastmlp.MLP.device`.
 
     Example:
         >>> import numpy
@@ -53,8 +54,8 @@ class Sequential(MLP):
         ['loss', 'accuracy']
     """
 
-    def __init__(self, layers=None, name=None, dtype=None, seed=None):
-        super().__init__(layers, dtype=dtype, seed=seed, name=name)
+    def __init__(self, layers=None, name=None, dtype=None, seed=None, device="cpu"):
+        super().__init__(layers, dtype=dtype, seed=seed, name=name, device=device)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,

@@ -18,12 +18,13 @@ LOSSES = {
     "mean_squared_error": 0, "sum_squared_error": 1, "mean_absolute_error": 2,
     "binary_crossentropy": 3, "categorical_crossentropy": 4,
     "sparse_categorical_crossentropy": 5,
+    "half_squared_error": 6, "half_poisson": 7, "log_loss": 8,
 }
 METRICS = {
     "binary_accuracy": 0, "categorical_accuracy": 1,
     "sparse_categorical_accuracy": 2, "mse": 3, "mae": 4,
 }
-OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2, "adagrad": 3}
+OPTIMIZERS = {"sgd": 0, "adam": 1, "rmsprop": 2, "adagrad": 3, "adam_sklearn": 4}
 
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805

@@ -13,6 +13,23 @@ PIMA_PATH = REPO_ROOT.parent / "shared" / "datasets" / "pima-indians-diabetes.cs
 
 DTYPES = [np.float32, np.float64]
 
+# Property-based tests (test_fuzz.py): a short profile by default (CI), and one of at least
+# 10 000 examples per test selected with ``pytest --hypothesis-profile=long``. No deadline:
+# the same tests run under sanitizers and CPU emulation, many times slower.
+try:
+    from hypothesis import HealthCheck, settings as hypothesis_settings
+except ImportError:  # test_fuzz.py then fails on its own import; the rest still runs
+    hypothesis_settings = None
+else:
+    _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    hypothesis_settings.register_profile(
+        "short", max_examples=60, deadline=None, print_blob=True,
+        suppress_health_check=_SLOW_OK)
+    hypothesis_settings.register_profile(
+        "long", max_examples=10_000, deadline=None, print_blob=True,
+        suppress_health_check=_SLOW_OK)
+    hypothesis_settings.load_profile(os.environ.get("FASTMLP_HYPOTHESIS_PROFILE", "short"))
+
 
 def pytest_configure(config):
     config.addinivalue_line(

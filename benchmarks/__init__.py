@@ -1,0 +1,1 @@
+"""fastmlp's benchmark harness (``python -m benchmarks``; see ``benchmarks/run.py``)."""

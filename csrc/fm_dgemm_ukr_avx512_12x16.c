@@ -1,0 +1,51 @@
+/*
+ * fm_dgemm_ukr_avx512_12x16.c - float64 GEMM micro-kernel for AVX-512F: 12 x 16 tiles.
+ *
+ * Contract: AVX-512 instructions appear only in this translation unit (enabled by a target
+ * pragma, not by a global flag), and its kernel table is used only after fm_arch_init()
+ * found AVX-512F, VL and DQ on the running CPU. Edge tiles use AVX-512 mask registers. On
+ * other architectures the file compiles to nothing.
+ */
+#include "fm_internal.h"
+#if defined(__x86_64__) || defined(_M_X64)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))), \
+                             apply_to = function)
+#else
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
+#endif
+#include <immintrin.h>
+
+#define REAL double
+#define L 8
+#define MR 12
+#define NR 16
+#define MC 144  /* A block MC x KC: 288 KiB, L2-resident */
+#define KC 256  /* B micro-panel KC x NR: 32 KiB, streamed through L1 */
+#define NC 4096 /* B block KC x NC: 8 MiB, L3-resident */
+#define SUP_M 48   /* m <= 4 MR: packing B would cost more than it saves */
+#define SUP_MNK ((int64_t)1 << 28) /* unpacked up to ~645^3: B stays cache-resident */
+#define PAR_MNK ((int64_t)1 << 18)
+#define VEC __m512d
+#define MASK __mmask8
+#define V_ZERO() _mm512_setzero_pd()
+#define V_SET1(x) _mm512_set1_pd(x)
+#define V_LOAD(p) _mm512_loadu_pd(p)
+#define V_STORE(p, v) _mm512_storeu_pd(p, v)
+#define V_MASK(n) ((__mmask8)((1u << (n)) - 1u))
+#define V_LOADM(p, m) _mm512_maskz_loadu_pd(m, p)
+#define V_STOREM(p, m, v) _mm512_mask_storeu_pd(p, m, v)
+#define V_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define V_MUL(a, b) _mm512_mul_pd(a, b)
+#define V_ADD(a, b) _mm512_add_pd(a, b)
+#define TRANSPOSE_PACK fm_transpose_pack_pd
+#define KTYPE fm_dgemm_kernel
+#define KERNEL fm_dgemm_avx512
+#include "fm_gemm_ukr_simd.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+#else
+typedef int fm_dgemm_ukr_avx512_unused; /* ISO C forbids an empty translation unit */
+#endif

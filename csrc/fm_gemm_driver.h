@@ -1,0 +1,307 @@
+/* fm_gemm_driver.h - typed body of fm_gemm.c (REAL, FN, KSET, KSEL, ACT set by the includer). */
+
+/* The epilogue of a product, applied to each tile of C once its last k-panel is added. */
+typedef struct {
+    const REAL *bias; /* (n) added to every row inside the micro-kernel, or NULL */
+    int act;          /* activation (fm_act) and its parameter */
+    double act_alpha;
+    int tile_act;     /* whether act runs per tile (element-wise act, or a copy into Y) */
+    REAL *Y;          /* act's output, row stride rsy, unit column stride; NULL: C itself */
+    int64_t rsy;
+} FN(gemm_epi);
+
+static const FN(gemm_epi) FN(gemm_no_epi) = {NULL, FM_ACT_LINEAR, 0.0, 0, NULL, 0};
+
+static int FN(gemm_check)(int64_t m, int64_t n, int64_t k, const REAL *A, const REAL *B,
+                          const REAL *C) {
+    /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C needs A, B, C where read */
+    if (m < 0 || n < 0 || k < 0) return FM_ERR_BADARG;
+    if (m > 0 && n > 0 && (C == NULL || (k > 0 && (A == NULL || B == NULL))))
+        return FM_ERR_BADARG;
+    return FM_OK;
+}
+
+/* Y := act(C) on the finished block of C at rows i0.., columns j0.. (unit column stride). */
+static void FN(gemm_epi_act)(const FN(gemm_epi) *e, REAL *C, int64_t rsc, int64_t i0,
+                             int64_t j0, int64_t mr, int64_t nr) {
+    /* Y[i0:i0+mr, j0:j0+nr] = act(C[i0:i0+mr, j0:j0+nr]) */
+    REAL *c = C + i0 * rsc + j0;
+    REAL *y = e->Y != NULL ? e->Y + i0 * e->rsy + j0 : c;
+    const int64_t rsy = e->Y != NULL ? e->rsy : rsc;
+    if ((rsc == nr && rsy == nr) || mr == 1) {
+        (void)ACT(y, c, mr, nr, e->act, e->act_alpha);
+        return;
+    }
+    for (int64_t r = 0; r < mr; r++)
+        (void)ACT(y + r * rsy, c + r * rsc, 1, nr, e->act, e->act_alpha);
+}
+
+/* No products (k == 0 or alpha == 0): C := beta * C + bias, then the per-tile act. */
+static void FN(gemm_scale)(int64_t m, int64_t n, REAL beta, REAL *C, int64_t rsc, int64_t csc,
+                           const FN(gemm_epi) *e) {
+    /* C (m x n) := beta * C (+ bias); beta == 0 overwrites, so NaN in C does not survive */
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            REAL *c = &C[i * rsc + j * csc];
+            REAL x = beta == 0 ? (REAL)0 : beta * *c;
+            if (e->bias != NULL) x += e->bias[j];
+            *c = x;
+        }
+    if (e->tile_act) FN(gemm_epi_act)(e, C, rsc, 0, 0, m, n);
+}
+
+/* Small products: A is never packed (the micro-kernel broadcasts from it in place); B is
+ * read in place when its rows are contiguous, else packed once into buf (k x n rounded up
+ * to NR). Strips of MR rows outermost, so each finished strip is activated while hot. */
+static void FN(gemm_sup)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL alpha,
+                         const REAL *A, int64_t rsa, int64_t csa, const REAL *B, int64_t rsb,
+                         int64_t csb, REAL beta, REAL *C, int64_t rsc, int64_t csc,
+                         const FN(gemm_epi) *e, REAL *buf) {
+    /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C (+ epilogue) */
+    const int64_t MR = K->mr, NR = K->nr;
+    const int packed = csb != 1;
+    if (packed) K->pack_b(k, n, B, rsb, csb, buf);
+    for (int64_t i = 0; i < m; i += MR) {
+        const int64_t mr = m - i < MR ? m - i : MR;
+        for (int64_t j = 0; j < n; j += NR) {
+            const int64_t nr = n - j < NR ? n - j : NR;
+            K->sup(k, alpha, A + i * rsa, rsa, csa, packed ? buf + j * k : B + j,
+                   packed ? NR : rsb, beta, C + i * rsc + j * csc, rsc, csc, mr, nr,
+                   e->bias != NULL ? e->bias + j : NULL);
+        }
+        if (e->tile_act) FN(gemm_epi_act)(e, C, rsc, i, 0, mr, n);
+    }
+}
+
+/* The small path with B packed into a buffer on this thread's stack. */
+static FM_NOINLINE void FN(gemm_sup_stack)(const KSET *K, int64_t m, int64_t n, int64_t k,
+                                           REAL alpha, const REAL *A, int64_t rsa,
+                                           int64_t csa, const REAL *B, int64_t rsb,
+                                           int64_t csb, REAL beta, REAL *C, int64_t rsc,
+                                           int64_t csc, const FN(gemm_epi) *e) {
+    /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C, k * n within the stack buffer */
+    FM_ALIGNED REAL buf[FM_GEMM_STACK_BYTES / sizeof(REAL)];
+    FN(gemm_sup)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e, buf);
+}
+
+/* One thread's block of rows [i0, i1) and columns [j0, j1) on the small path. */
+static void FN(gemm_sup_block)(const KSET *K, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                               int64_t k, REAL alpha, const REAL *A, int64_t rsa, int64_t csa,
+                               const REAL *B, int64_t rsb, int64_t csb, REAL beta, REAL *C,
+                               int64_t rsc, int64_t csc, const FN(gemm_epi) *e) {
+    /* C[i0:i1, j0:j1] := alpha * A[i0:i1, :] @ B[:, j0:j1] + beta * C[i0:i1, j0:j1] */
+    FN(gemm_epi) eb = *e;
+    if (eb.bias != NULL) eb.bias += j0;
+    if (eb.Y != NULL) eb.Y += i0 * eb.rsy + j0;
+    const REAL *a = A + i0 * rsa, *b = B + j0 * csb;
+    REAL *c = C + i0 * rsc + j0 * csc;
+    if (csb == 1)
+        FN(gemm_sup)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
+                     &eb, NULL);
+    else
+        FN(gemm_sup_stack)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc,
+                           csc, &eb);
+}
+
+/* The five loops around the micro-kernel (BLIS): jc over NC-column blocks of B, pc over
+ * KC-deep panels (beta on the first, bias and act after the last), ic over MC-row blocks of
+ * A, jr over NR-column micro-panels, ir over MR-row micro-panels. Thread t of nt packs its
+ * share of each B block into the shared Bbuf, then computes its share of rows (by_rows) or
+ * of NR-column micro-panels, packing A into its own Abuf; barriers keep Bbuf consistent. */
+static void FN(gemm_packed)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL alpha,
+                            const REAL *A, int64_t rsa, int64_t csa, const REAL *B, int64_t rsb,
+                            int64_t csb, REAL beta, REAL *C, int64_t rsc, int64_t csc,
+                            const FN(gemm_epi) *e, REAL *Bbuf, REAL *Abuf, int t, int nt,
+                            int by_rows) {
+    /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C (+ epilogue) */
+    const int64_t MR = K->mr, NR = K->nr, NC = K->nc, KC = fm_gemm_even(k, K->kc, 1);
+    int64_t i_lo = 0, i_hi = m;
+    if (by_rows) fm_gemm_share(m, MR, t, nt, &i_lo, &i_hi);
+    const int64_t MC = fm_gemm_even(i_hi - i_lo, K->mc, MR);
+    for (int64_t jc = 0; jc < n; jc += NC) {
+        const int64_t nc = n - jc < NC ? n - jc : NC;
+        int64_t q_lo, q_hi, jr_lo = 0, jr_hi = (nc + NR - 1) / NR;
+        fm_gemm_share(jr_hi, 1, t, nt, &q_lo, &q_hi);
+        if (!by_rows) {
+            jr_lo = q_lo;
+            jr_hi = q_hi;
+        }
+        for (int64_t pc = 0; pc < k; pc += KC) {
+            const int64_t kc = k - pc < KC ? k - pc : KC;
+            const int last = pc + kc == k;
+            const REAL beta_p = pc == 0 ? beta : (REAL)1;
+            for (int64_t q = q_lo; q < q_hi; q++) {
+                const int64_t j = q * NR, nr = nc - j < NR ? nc - j : NR;
+                K->pack_b(kc, nr, B + pc * rsb + (jc + j) * csb, rsb, csb, Bbuf + j * kc);
+            }
+            FM_GEMM_BARRIER(nt);
+            for (int64_t ic = i_lo; ic < i_hi; ic += MC) {
+                const int64_t mc = i_hi - ic < MC ? i_hi - ic : MC;
+                K->pack_a(mc, kc, A + ic * rsa + pc * csa, rsa, csa, Abuf);
+                for (int64_t q = jr_lo; q < jr_hi; q++) {
+                    const int64_t jr = q * NR, nr = nc - jr < NR ? nc - jr : NR;
+                    const REAL *bias = last && e->bias != NULL ? e->bias + jc + jr : NULL;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int64_t mr = mc - ir < MR ? mc - ir : MR;
+                        K->ukr(kc, alpha, Abuf + ir * kc, Bbuf + jr * kc, beta_p,
+                               C + (ic + ir) * rsc + (jc + jr) * csc, rsc, csc, mr, nr, bias);
+                        if (last && e->tile_act)
+                            FN(gemm_epi_act)(e, C, rsc, ic + ir, jc + jr, mr, nr);
+                    }
+                }
+            }
+            FM_GEMM_BARRIER(nt);
+        }
+    }
+}
+
+/* The packed path with its buffers: one shared B block and an A block per thread, on the
+ * stack when small, else allocated for this call. */
+static int FN(gemm_packed_run)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL alpha,
+                               const REAL *A, int64_t rsa, int64_t csa, const REAL *B,
+                               int64_t rsb, int64_t csb, REAL beta, REAL *C, int64_t rsc,
+                               int64_t csc, const FN(gemm_epi) *e, int nt) {
+    /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C (+ epilogue), k >= 1 */
+    const int64_t MR = K->mr, NR = K->nr, pad = FM_GEMM_ALIGN / sizeof(REAL);
+    const int64_t kc = k < K->kc ? k : K->kc;
+    const int64_t mc = fm_gemm_round(m < K->mc ? m : K->mc, MR);
+    const int64_t nc = fm_gemm_round(n < K->nc ? n : K->nc, NR);
+    const int64_t b_len = fm_gemm_round(kc * nc, pad), a_len = fm_gemm_round(kc * mc, pad);
+    const int by_rows = (m + MR - 1) / MR >= (int64_t)nt * 4 || m >= n;
+    const size_t bytes = (size_t)(b_len + nt * a_len) * sizeof(REAL) + FM_GEMM_ALIGN;
+    FM_ALIGNED REAL stack[FM_GEMM_STACK_BYTES / sizeof(REAL)];
+    void *heap = NULL;
+    REAL *buf = stack;
+    if (bytes > sizeof(stack)) {
+        heap = malloc(bytes);
+        if (heap == NULL) return FM_ERR_NOMEM;
+        buf = (REAL *)(((uintptr_t)heap + FM_GEMM_ALIGN - 1) & ~(uintptr_t)(FM_GEMM_ALIGN - 1));
+    }
+    if (nt == 1) {
+        FN(gemm_packed)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e, buf,
+                        buf + b_len, 0, 1, by_rows);
+    }
+#ifdef _OPENMP
+    else {
+#pragma omp parallel num_threads(nt)
+        {
+            const int t = omp_get_thread_num(), T = omp_get_num_threads();
+            FN(gemm_packed)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e,
+                            buf, buf + b_len + t * a_len, t, T, by_rows);
+        }
+    }
+#endif
+    free(heap);
+    return FM_OK;
+}
+
+/* The small path over nt threads, each on its own block of MR-row or NR-column multiples. */
+static void FN(gemm_sup_run)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL alpha,
+                             const REAL *A, int64_t rsa, int64_t csa, const REAL *B, int64_t rsb,
+                             int64_t csb, REAL beta, REAL *C, int64_t rsc, int64_t csc,
+                             const FN(gemm_epi) *e, int nt) {
+    /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C (+ epilogue), k >= 1 */
+    if (nt == 1) {
+        FN(gemm_sup_block)(K, 0, m, 0, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc,
+                           e);
+        return;
+    }
+#ifdef _OPENMP
+    const int by_rows = (m + K->mr - 1) / K->mr >= (n + K->nr - 1) / K->nr;
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int64_t i0 = 0, i1 = m, j0 = 0, j1 = n;
+        if (by_rows)
+            fm_gemm_share(m, K->mr, t, T, &i0, &i1);
+        else
+            fm_gemm_share(n, K->nr, t, T, &j0, &j1);
+        if (i1 > i0 && j1 > j0)
+            FN(gemm_sup_block)(K, i0, i1, j0, j1, k, alpha, A, rsa, csa, B, rsb, csb, beta, C,
+                               rsc, csc, e);
+    }
+#endif
+}
+
+/* Chooses the path and the thread count from the whole problem, so every element of C sums
+ * its products in the same order for any n_threads. */
+static int FN(gemm_run)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *A, int64_t rsa,
+                        int64_t csa, const REAL *B, int64_t rsb, int64_t csb, REAL beta, REAL *C,
+                        int64_t rsc, int64_t csc, const FN(gemm_epi) *e, int n_threads) {
+    /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C (+ epilogue), m, n >= 1 */
+    if (k == 0 || alpha == 0) {
+        FN(gemm_scale)(m, n, beta, C, rsc, csc, e);
+        return FM_OK;
+    }
+    if (csc != 1 && rsc == 1 && e == &FN(gemm_no_epi)) /* C^T = B^T A^T has unit csc */
+        return FN(gemm_run)(n, m, k, alpha, B, csb, rsb, A, csa, rsa, beta, C, csc, rsc, e,
+                            n_threads);
+    const KSET *K = KSEL(fm_kernels_get());
+    const int64_t work = m * n * k;
+    const int nt = fm_threads_for(n_threads, work, K->par_mnk);
+    /* Rows of A a multiple of 4 KiB apart share one L1 set: the MR rows the unpacked kernel
+     * reads at once would evict each other, so such products are packed. */
+    const int aliased = csa == 1 && (rsa * (int64_t)sizeof(REAL)) % 4096 == 0 &&
+                        work > ((int64_t)1 << 21);
+    const int sup = (m <= K->sup_m || work <= K->sup_mnk) && !aliased &&
+                    (csb == 1 || (uint64_t)k * (uint64_t)fm_gemm_round(n, K->nr) <=
+                                     FM_GEMM_STACK_BYTES / sizeof(REAL));
+    if (sup) {
+        FN(gemm_sup_run)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e, nt);
+        return FM_OK;
+    }
+    return FN(gemm_packed_run)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc,
+                               e, nt);
+}
+
+int FN(gemm)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *A, int64_t rsa,
+             int64_t csa, const REAL *B, int64_t rsb, int64_t csb, REAL beta, REAL *C,
+             int64_t rsc, int64_t csc, int n_threads) {
+    /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C */
+    const int status = FN(gemm_check)(m, n, k, A, B, C);
+    if (status != FM_OK || m == 0 || n == 0) return status;
+    return FN(gemm_run)(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc,
+                        &FN(gemm_no_epi), n_threads);
+}
+
+int FN(gemm_ex)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *A, int64_t rsa,
+                int64_t csa, const REAL *B, int64_t rsb, int64_t csb, REAL beta, REAL *C,
+                int64_t rsc, int64_t csc, const REAL *bias, int act, double act_alpha, REAL *Y,
+                int64_t rsy, int n_threads) {
+    /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C + 1 bias^T, Y (m x n) := act(C) */
+    int status = FN(gemm_check)(m, n, k, A, B, C);
+    if (status != FM_OK) return status;
+    if (act < 0 || act >= FM_ACT_COUNT) return FM_ERR_BADARG;
+    if (Y == C) Y = NULL;
+    const int has_epi = bias != NULL || act != FM_ACT_LINEAR || Y != NULL;
+    if (has_epi && m > 0 && n > 0 && (csc != 1 || (Y != NULL && m > 1 && rsy < n)))
+        return FM_ERR_BADARG;
+    if (m == 0 || n == 0) return FM_OK;
+    if (!has_epi)
+        return FN(gemm_run)(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc,
+                            &FN(gemm_no_epi), n_threads);
+    const int rowwise = fm_act_rowwise(act);
+    const FN(gemm_epi) e = {bias, act, act_alpha, !rowwise, Y, rsy};
+    status = FN(gemm_run)(m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, &e,
+                          n_threads);
+    if (status == FM_OK && rowwise) /* needs whole rows: one pass once C is complete */
+        for (int64_t i = 0; i < m; i++)
+            (void)ACT(Y != NULL ? Y + i * rsy : C + i * rsc, C + i * rsc, 1, n, act, act_alpha);
+    return status;
+}
+
+int FN(gemm_ref)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *A, int64_t rsa,
+                 int64_t csa, const REAL *B, int64_t rsb, int64_t csb, REAL beta, REAL *C,
+                 int64_t rsc, int64_t csc) {
+    /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C, one dot product per element */
+    int status = FN(gemm_check)(m, n, k, A, B, C);
+    if (status != FM_OK) return status;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            REAL s = 0;
+            for (int64_t p = 0; p < k; p++) s += A[i * rsa + p * csa] * B[p * rsb + j * csb];
+            REAL *c = &C[i * rsc + j * csc];
+            *c = alpha * s + (beta == (REAL)0 ? (REAL)0 : beta * *c);
+        }
+    return FM_OK;
+}

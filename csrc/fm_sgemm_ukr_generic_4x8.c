@@ -1,0 +1,21 @@
+/*
+ * fm_sgemm_ukr_generic_4x8.c - float32 GEMM micro-kernel in portable C: 4 x 8 tiles.
+ *
+ * Contract: baseline code for any CPU the compiler targets; always built. It is the fallback
+ * where no vector kernel applies (and the only kernel off x86-64), and the kernel set every
+ * other one is tested against.
+ */
+#include "fm_internal.h"
+
+#define REAL float
+#define MR 4
+#define NR 8
+#define MC 128  /* A block MC x KC: 128 KiB, L2-resident */
+#define KC 256  /* B micro-panel KC x NR: 8 KiB, L1-resident */
+#define NC 4096 /* B block KC x NC: 4 MiB, L3-resident */
+#define SUP_M 16   /* m <= 4 MR: packing B would cost more than it saves */
+#define SUP_MNK ((int64_t)1 << 21) /* partial tiles are slow here: pack early */
+#define PAR_MNK ((int64_t)1 << 17)
+#define KTYPE fm_sgemm_kernel
+#define KERNEL fm_sgemm_generic
+#include "fm_gemm_ukr_c.h"

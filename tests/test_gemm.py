@@ -1,0 +1,374 @@
+"""The GEMM engine: every kernel set and both paths (small, packed) against NumPy in float64,
+edge tiles, strides, alpha/beta semantics, threads, the fused epilogue and fastmlp.ops.gemm.
+"""
+
+import itertools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import _reference as ref
+from conftest import REPO_ROOT, assert_close, core
+
+TRANSPOSES = list(itertools.product([False, True], repeat=2))
+
+
+def archs():
+    """Kernel sets this build and this CPU can run (all three on an AVX-512 machine)."""
+    return core().supported_archs()
+
+
+@pytest.fixture(params=["generic", "avx2", "avx512"])
+def arch(request):
+    """Forces one kernel set for the test, then restores the one chosen at import."""
+    c = core()
+    if request.param not in c.supported_archs():
+        pytest.skip(f"the {request.param} kernels are not usable on this machine")
+    before = c.arch()
+    c._set_arch(request.param)
+    yield request.param
+    c._set_arch(before)
+
+
+def blocking(arch, dtype):
+    return core().gemm_blocking(arch, np.dtype(dtype).name)
+
+
+def rand(rng, shape, dtype):
+    return rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+
+
+def operands(rng, m, n, k, dtype, trans_a=False, trans_b=False):
+    a = rand(rng, (k, m) if trans_a else (m, k), dtype)
+    b = rand(rng, (n, k) if trans_b else (k, n), dtype)
+    return a, b, rand(rng, (m, n), dtype)
+
+
+def check(got, a, b, c0, dtype, alpha=1.0, beta=0.0, trans_a=False, trans_b=False, msg=""):
+    k = a.shape[0] if trans_a else a.shape[1]
+    expected = ref.gemm(a, b, c0, alpha, beta, trans_a, trans_b)
+    mag = ref.gemm_magnitude(a, b, c0, alpha, beta, trans_a, trans_b)
+    assert_close(got, expected, dtype, k=k, mag=mag, msg=msg)
+
+
+def edge_shapes(arch, dtype):
+    """Sizes that break tiled code, from the kernel set's own blocking: 1, MR +- 1, NR +- 1,
+    KC + 1, primes, tall-skinny and short-wide."""
+    b = blocking(arch, dtype)
+    mr, nr, kc = b["mr"], b["nr"], b["kc"]
+    return sorted({
+        (1, 1, 1), (mr - 1, nr - 1, 7), (mr + 1, nr + 1, 13), (mr, nr, kc + 1),
+        (2 * mr + 1, 3 * nr - 1, 3), (17, 13, 29), (31, 61, 67), (1, 257, 19), (257, 1, 19),
+        (3, 5, kc + 1), (300, 2, 11), (2, 300, 11),
+    })
+
+
+def packed_shape(arch, dtype):
+    """A product above the kernel set's small-product limits (it takes the packed path) with
+    edge tiles in every direction and more than one k-panel."""
+    b = blocking(arch, dtype)
+    c = max(int(round(b["sup_mnk"] ** (1 / 3))) + 1, b["sup_m"] + 1, 2 * b["kc"] + 1)
+    m = c - c % b["mr"] + b["mr"] + 1
+    n = c - c % b["nr"] + b["nr"] + 3
+    k = c + 1
+    assert m > b["sup_m"] and m * n * k > b["sup_mnk"] and k > b["kc"]
+    return m, n, k
+
+
+def shape_for(path, arch, dtype, small):
+    return packed_shape(arch, dtype) if path == "packed" else small
+
+
+# ------------------------------------------------------------------ every kernel set
+def test_edge_shapes_and_transposes(arch, rng, dtype):
+    for (m, n, k), (ta, tb) in itertools.product(edge_shapes(arch, dtype), TRANSPOSES):
+        a, b, c = operands(rng, m, n, k, dtype, ta, tb)
+        core().gemm(a, b, c, 1.0, 0.0, ta, tb)
+        check(c, a, b, None, dtype, 1.0, 0.0, ta, tb, msg=f"{arch} {(m, n, k)} ta={ta} tb={tb}")
+
+
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+def test_packed_path(arch, rng, dtype, trans_a, trans_b):
+    m, n, k = packed_shape(arch, dtype)
+    a, b, c = operands(rng, m, n, k, dtype, trans_a, trans_b)
+    c0 = c.copy()
+    core().gemm(a, b, c, 0.5, -1.5, trans_a, trans_b)
+    check(c, a, b, c0, dtype, 0.5, -1.5, trans_a, trans_b, msg=f"{arch} packed")
+
+
+def test_naive_reference_agrees(arch, rng, dtype):
+    a, b, c = operands(rng, 23, 37, 41, dtype)
+    want = c.copy()
+    core().gemm(a, b, want, 1.0, 0.0, reference=True)
+    core().gemm(a, b, c, 1.0, 0.0)
+    assert_close(c, want, dtype, k=41, mag=ref.gemm_magnitude(a, b), msg="vs fm_gemm_ref")
+
+
+# ------------------------------------------------------------------ alpha and beta
+ALPHA_BETA = [(1.0, 0.0), (1.0, 1.0), (-2.0, 0.5), (0.0, 3.0), (0.0, 0.0), (0.25, -1.0)]
+
+
+@pytest.mark.parametrize("path,alpha,beta",
+                         [(p, a, b) for p in ("tiny", "small") for a, b in ALPHA_BETA]
+                         + [("packed", 1.0, 1.0), ("packed", 0.0, 3.0)])
+def test_alpha_beta(arch, rng, dtype, alpha, beta, path):
+    m, n, k = shape_for(path, arch, dtype, (10, 16, 8) if path == "tiny" else (70, 37, 600))
+    a, b, c = operands(rng, m, n, k, dtype)
+    c0 = c.copy()
+    core().gemm(a, b, c, alpha, beta)
+    check(c, a, b, c0, dtype, alpha, beta)
+
+
+@pytest.mark.parametrize("path", [(10, 16, 8), (5, 3, 0), (131, 97, 600), (10, 100, 200),
+                                  "packed"])
+def test_beta_zero_overwrites_nan(arch, rng, dtype, path):
+    m, n, k = shape_for(path, arch, dtype, path)
+    a, b, c = operands(rng, m, n, k, dtype, trans_b=True)
+    c[...] = np.nan
+    core().gemm(a, b, c, 1.0, 0.0, trans_b=True)
+    assert np.isfinite(c).all()
+    check(c, a, b, None, dtype, trans_b=True)
+
+
+# ------------------------------------------------------------------ strides and layouts
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+@pytest.mark.parametrize("shape", [(9, 14, 11), (61, 67, 300)])
+def test_strided_read_only_inputs(arch, rng, dtype, trans_a, trans_b, shape):
+    m, n, k = shape
+    big_a = rand(rng, (3 * k, 2 * m) if trans_a else (3 * m, 2 * k), dtype)
+    big_b = rand(rng, (2 * n, 3 * k) if trans_b else (2 * k, 3 * n), dtype)
+    a, b = big_a[::3, ::2], big_b[::2, ::3]
+    a.flags.writeable = False
+    b.flags.writeable = False
+    big_c = rand(rng, (m, 3 * n), dtype)
+    c = big_c[:, ::3]  # columns strided: the kernels go through a contiguous tile
+    c0, before = c.copy(), big_c.copy()
+    core().gemm(a, b, c, 0.5, 1.5, trans_a, trans_b)
+    check(c, a, b, c0, dtype, 0.5, 1.5, trans_a, trans_b, msg="strided")
+    assert np.array_equal(big_c[:, 1::3], before[:, 1::3])  # columns between stay
+    assert np.array_equal(big_c[:, 2::3], before[:, 2::3])
+
+
+def test_fortran_and_negative_strides(arch, rng, dtype):
+    m, n, k = 29, 45, 70
+    a, b, _ = operands(rng, m, n, k, dtype)
+    c = np.asfortranarray(rand(rng, (m, n), dtype))
+    c0 = c.copy()
+    core().gemm(np.asfortranarray(a), b[::-1][::-1], c, 1.0, 1.0)
+    check(c, a, b, c0, dtype, 1.0, 1.0)
+    out = np.zeros((m, n), dtype)
+    core().gemm(a[::-1], b[:, ::-1], out)
+    check(out, a[::-1], b[:, ::-1], None, dtype, msg="negative strides")
+
+
+def test_untouched_outside_c(arch, rng, dtype):
+    m, n, k = 13, 35, 9
+    a, b, _ = operands(rng, m, n, k, dtype)
+    big = np.full((m + 2, n + 40), 7.0, dtype)
+    c = big[1:-1, 3:3 + n]
+    core().gemm(a, b, c)
+    check(c, a, b, None, dtype)
+    big[1:-1, 3:3 + n] = 7.0
+    assert (big == 7.0).all()
+
+
+# ------------------------------------------------------------------ threads
+@pytest.mark.threads
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
+@pytest.mark.parametrize("path", [(300, 40, 70), (20, 400, 90), (131, 97, 700), (8, 9, 5000),
+                                  "packed"])
+def test_threads_bitwise_identical(arch, rng, dtype, trans_a, trans_b, path):
+    m, n, k = shape_for(path, arch, dtype, path)
+    a, b, c = operands(rng, m, n, k, dtype, trans_a, trans_b)
+    c1, c2 = c.copy(), c.copy()
+    core().gemm(a, b, c1, 0.5, 2.0, trans_a, trans_b, 1)
+    core().gemm(a, b, c2, 0.5, 2.0, trans_a, trans_b, 2)
+    assert np.array_equal(c1, c2)
+    bias = rand(rng, n, dtype)
+    y1, y2 = np.empty_like(c), np.empty_like(c)
+    z1, z2 = c.copy(), c.copy()
+    core().gemm_ex(a, b, z1, bias, "tanh", 0.0, y1, trans_a=trans_a, trans_b=trans_b,
+                   n_threads=1)
+    core().gemm_ex(a, b, z2, bias, "tanh", 0.0, y2, trans_a=trans_a, trans_b=trans_b,
+                   n_threads=2)
+    assert np.array_equal(z1, z2) and np.array_equal(y1, y2)
+
+
+# ------------------------------------------------------------------ fused epilogue
+@pytest.mark.parametrize("act", ["linear", "relu", "sigmoid", "tanh", "elu", "softmax"])
+@pytest.mark.parametrize("path", [(10, 16, 8), (10, 1, 8), (37, 70, 300), "packed"])
+def test_fused_epilogue_equals_separate_steps(arch, rng, dtype, act, path):
+    m, n, k = shape_for(path, arch, dtype, path)
+    a, b, _ = operands(rng, m, n, k, dtype)
+    bias = rand(rng, n, dtype)
+    alpha = 1.0 if act == "elu" else 0.0
+    # separate: z = a @ b, z += bias, y = act(z)
+    z_sep = np.empty((m, n), dtype)
+    core().gemm(a, b, z_sep)
+    z_sep += bias
+    y_sep = np.empty_like(z_sep)
+    core().act_forward(act, z_sep, y_sep, alpha)
+    # fused, keeping z
+    z, y = np.full((m, n), np.nan, dtype), np.full((m, n), np.nan, dtype)
+    core().gemm_ex(a, b, z, bias, act, alpha, y)
+    assert np.array_equal(z, z_sep) and np.array_equal(y, y_sep)
+    # fused, in place
+    c = np.full((m, n), np.nan, dtype)
+    core().gemm_ex(a, b, c, bias, act, alpha)
+    assert np.array_equal(c, y_sep)
+
+
+def test_fused_epilogue_against_numpy(rng, dtype):
+    a, b, _ = operands(rng, 45, 33, 21, dtype)
+    bias = rand(rng, 33, dtype)
+    c = np.empty((45, 33), dtype)
+    core().gemm_ex(a, b, c, bias, "relu")
+    want = np.maximum(ref.gemm(a, b) + bias.astype(np.float64), 0.0)
+    assert_close(c, want, dtype, k=21, mag=ref.gemm_magnitude(a, b) + np.abs(bias))
+
+
+def test_dense_forward_uses_fused_gemm(rng, dtype):
+    x, w, _ = operands(rng, 10, 16, 8, dtype)
+    bias = rand(rng, 16, dtype)
+    z, y = np.empty((10, 16), dtype), np.empty((10, 16), dtype)
+    core().dense_forward(x, w, bias, "relu", 0.0, z, y)
+    z2, y2 = np.empty_like(z), np.empty_like(y)
+    core().gemm_ex(x, w, z2, bias, "relu", 0.0, y2)
+    assert np.array_equal(z, z2) and np.array_equal(y, y2)
+
+
+def test_gemm_ex_refuses_strided_output(rng, dtype):
+    a, b, _ = operands(rng, 4, 5, 3, dtype)
+    c = np.empty((5, 4), dtype).T
+    with pytest.raises(ValueError, match="gemm_ex"):
+        core().gemm_ex(a, b, c, None, "relu")
+
+
+# ------------------------------------------------------------------ dispatch
+def test_arch_switch_and_blocking():
+    c = core()
+    assert c.arch() in c.supported_archs()
+    for name in c.supported_archs():
+        for dt in ("float32", "float64"):
+            blk = c.gemm_blocking(name, dt)
+            assert blk["mr"] >= 1 and blk["nr"] >= 1
+            assert blk["mc"] % blk["mr"] == 0 and blk["kc"] >= 1 and blk["nc"] % blk["nr"] == 0
+    with pytest.raises(ValueError):
+        c._set_arch("sse9")
+
+
+@pytest.mark.parametrize("name", ["generic", "avx2", "avx512"])
+def test_fastmlp_arch_environment(name):
+    """A fresh process honours FASTMLP_ARCH and computes correctly with that kernel set."""
+    if name not in archs():
+        pytest.skip(f"the {name} kernels are not usable on this machine")
+    code = (
+        "import numpy as np, fastmlp._core as c\n"
+        "assert c.arch() == %r, c.arch()\n"
+        "rng = np.random.default_rng(0)\n"
+        "for dt in (np.float32, np.float64):\n"
+        "    for m, n, k in ((10, 16, 8), (131, 97, 700)):\n"
+        "        a = rng.uniform(-1, 1, (m, k)).astype(dt); b = rng.uniform(-1, 1, (n, k)).astype(dt)\n"
+        "        out = np.empty((m, n), dt); c.gemm(a, b, out, trans_b=True)\n"
+        "        ref = a.astype(np.float64) @ b.astype(np.float64).T\n"
+        "        assert np.abs(out - ref).max() < (1e-4 if dt == np.float32 else 1e-12) * k\n"
+        "print('ok')\n" % name)
+    env = dict(os.environ, FASTMLP_ARCH=name,
+               PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=str(REPO_ROOT), timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_fastmlp_arch_unknown_fails_at_import():
+    env = dict(os.environ, FASTMLP_ARCH="sse9",
+               PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", "import fastmlp"], capture_output=True,
+                         text=True, env=env, cwd=str(REPO_ROOT), timeout=120)
+    assert out.returncode != 0 and "FASTMLP_ARCH" in out.stderr
+
+
+# ------------------------------------------------------------------ fastmlp.ops.gemm
+def test_ops_gemm_matches_numpy(rng, dtype):
+    from fastmlp.ops import gemm
+    for (m, n, k), (ta, tb) in itertools.product([(10, 16, 8), (1, 1, 1), (70, 33, 129)],
+                                                 TRANSPOSES):
+        a, b, c = operands(rng, m, n, k, dtype, ta, tb)
+        out = gemm(a, b, trans_a=ta, trans_b=tb)
+        assert out.dtype == dtype and out.shape == (m, n) and out.flags.c_contiguous
+        check(out, a, b, None, dtype, trans_a=ta, trans_b=tb)
+        c0 = c.copy()
+        assert gemm(a, b, ta, tb, alpha=2.0, beta=-1.0, out=c) is c
+        check(c, a, b, c0, dtype, 2.0, -1.0, ta, tb)
+
+
+def test_ops_gemm_accepts_array_likes_and_views(rng):
+    from fastmlp.ops import gemm
+    out = gemm([[1.0, 2.0]], [[3.0], [4.0]])
+    assert out.dtype == np.float64 and out.tolist() == [[11.0]]
+    a = rand(rng, (20, 30), np.float32)
+    ro = a[::2, ::3]
+    ro.flags.writeable = False
+    check(gemm(ro, ro, trans_b=True), ro, ro, None, np.float32, trans_b=True)
+    f = np.empty((10, 10), np.float32, order="F")
+    check(gemm(ro, ro, trans_b=True, out=f), ro, ro, None, np.float32, trans_b=True)
+    empty = gemm(np.ones((0, 3)), np.ones((3, 4)))
+    assert empty.shape == (0, 4)
+    zero_k = gemm(np.ones((2, 0)), np.ones((0, 3)))
+    assert (zero_k == 0).all()
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda g, f: g(f((2, 3)), f((4, 5))), ValueError, "inner dimensions"),
+    (lambda g, f: g(f((2, 3)), f((2, 5)), trans_b=True), ValueError, "inner dimensions"),
+    (lambda g, f: g(f(3), f((3, 2))), ValueError, "2-D"),
+    (lambda g, f: g(f((2, 3)), f((3, 2)).astype(np.float64)), TypeError, "same dtype"),
+    (lambda g, f: g(np.ones((2, 3), np.int64), f((3, 2))), TypeError, "float32 or float64"),
+    (lambda g, f: g(f((2, 3)), np.ones((3, 2), bool)), TypeError, "float32 or float64"),
+    (lambda g, f: g(f((2, 3)), f((3, 2)), beta=1.0), ValueError, "beta"),
+    (lambda g, f: g(f((2, 3)), f((3, 2)), out=f((3, 2))), ValueError, "shape"),
+    (lambda g, f: g(f((2, 3)), f((3, 2)), out=f((2, 2)).astype(np.float64)), TypeError, "dtype"),
+    (lambda g, f: g(f((2, 3)), f((3, 2)), out=[[0.0, 0.0], [0.0, 0.0]]), TypeError, "ndarray"),
+    (lambda g, f: g(f((2, 3)), f((3, 2)), out=_read_only(f((2, 2)))), ValueError, "writeable"),
+    (lambda g, f: g(f((2, 3)), f((3, 2)), out=f((4, 4))[::2, ::2]), ValueError, "contiguous"),
+    (lambda g, f: g(f((2, 3)), f((3, 2)), out=np.broadcast_to(f((1, 2)), (2, 2))), ValueError,
+     "writeable|contiguous"),
+], ids=["shape", "shape-trans", "ndim", "mixed-dtype", "int", "bool", "beta-no-out",
+        "out-shape", "out-dtype", "out-list", "out-read-only", "out-strided", "out-broadcast"])
+def test_ops_gemm_validation(call, exc, match):
+    from fastmlp.ops import gemm
+    with pytest.raises(exc, match=match):
+        call(gemm, lambda shape: np.ones(shape, np.float32))
+
+
+def test_ops_gemm_refuses_overlapping_out():
+    from fastmlp.ops import gemm
+    a = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match="overlap"):
+        gemm(a, a, out=a)
+    with pytest.raises(ValueError, match="overlap"):
+        gemm(a[:2], a[:, :2], out=a[2:, 2:][:, :2])
+
+
+def _read_only(x):
+    x.flags.writeable = False
+    return x
+
+
+# ------------------------------------------------------------------ configuration
+def test_sysinfo_reports_gemm_configuration():
+    import io
+    from fastmlp import _sysinfo
+    cfg = _sysinfo.config()
+    assert cfg["kernel"] == core().arch()
+    assert set(cfg["gemm"]) == {"float32", "float64"}
+    assert cfg["gemm"]["float32"] == core().gemm_blocking(cfg["kernel"], "float32")
+    assert set(cfg["cpu_features"]) <= {"sse2", "avx", "fma", "avx2", "avx512f", "avx512dq",
+                                        "avx512vl", "avx512bw"}
+    buf = io.StringIO()
+    _sysinfo.show_config(file=buf)
+    text = buf.getvalue()
+    assert "MR x NR" in text and cfg["kernel"] in text
