@@ -24,14 +24,15 @@
 #define NC 4096 /* B block KC x NC: 8 MiB, L3-resident */
 #define SUP_M 24   /* m <= 4 MR: packing B would cost more than it saves */
 #define SUP_MNK ((int64_t)1 << 28) /* unpacked up to ~645^3: B stays cache-resident */
-#define PAR_MNK ((int64_t)1 << 18)
+#define PAR_MNK ((int64_t)1 << 20) /* threads pay from ~10 us of work each */
 #define VEC __m256d
 #define MASK __m256i
 #define V_ZERO() _mm256_setzero_pd()
 #define V_SET1(x) _mm256_set1_pd(x)
 #define V_LOAD(p) _mm256_loadu_pd(p)
 #define V_STORE(p, v) _mm256_storeu_pd(p, v)
-#define V_MASK(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3))
+#define V_MASK(n)                                                                            \
+    _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3))
 #define V_LOADM(p, m) _mm256_maskload_pd(p, m)
 #define V_STOREM(p, m, v) _mm256_maskstore_pd(p, m, v)
 #define V_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)

@@ -5,11 +5,12 @@
  * check their arguments, then run the five BLIS loops around the micro-kernel of the kernel
  * set chosen by fm_arch_init(); only the micro-kernels and the packing routines are
  * ISA-specific, this file is baseline C. Small products skip packing. Threads split the rows
- * or the column micro-panels of C, never K, and the path and block sizes are chosen from the
- * whole problem, so every element of C sums its products in the same order for any thread
- * count. Packing buffers live on the calling thread's stack when small, else are allocated
- * per call (FM_ERR_NOMEM on failure); no state is shared between calls, so concurrent calls
- * are safe. fm_{s,d}gemm_ref are the naive oracle.
+ * or the column micro-panels of C, never K; each runs the whole path on its own block of C
+ * with its own buffers. The path and the k-panels are chosen from the whole problem, so every
+ * element of C sums its products in the same order for any thread count. Packing buffers live
+ * on the running thread's stack when small, else are allocated per call (FM_ERR_NOMEM on
+ * failure); no state is shared between calls, so concurrent calls are safe. fm_{s,d}gemm_ref
+ * are the naive oracle.
  */
 #include "fm_internal.h"
 
@@ -27,17 +28,6 @@
 #define FM_ALIGNED
 #define FM_NOINLINE
 #endif
-#ifdef _OPENMP
-#define FM_GEMM_BARRIER(nt)                                                                  \
-    do {                                                                                     \
-        if ((nt) > 1) {                                                                      \
-            _Pragma("omp barrier")                                                           \
-        }                                                                                    \
-    } while (0)
-#else
-#define FM_GEMM_BARRIER(nt) ((void)(nt))
-#endif
-
 static int64_t fm_gemm_round(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
 
 /* The block size for len split into as few blocks of at most max as possible, all of about

@@ -84,62 +84,30 @@ static FM_NOINLINE void FN(gemm_sup_stack)(const KSET *K, int64_t m, int64_t n, 
     FN(gemm_sup)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e, buf);
 }
 
-/* One thread's block of rows [i0, i1) and columns [j0, j1) on the small path. */
-static void FN(gemm_sup_block)(const KSET *K, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                               int64_t k, REAL alpha, const REAL *A, int64_t rsa, int64_t csa,
-                               const REAL *B, int64_t rsb, int64_t csb, REAL beta, REAL *C,
-                               int64_t rsc, int64_t csc, const FN(gemm_epi) *e) {
-    /* C[i0:i1, j0:j1] := alpha * A[i0:i1, :] @ B[:, j0:j1] + beta * C[i0:i1, j0:j1] */
-    FN(gemm_epi) eb = *e;
-    if (eb.bias != NULL) eb.bias += j0;
-    if (eb.Y != NULL) eb.Y += i0 * eb.rsy + j0;
-    const REAL *a = A + i0 * rsa, *b = B + j0 * csb;
-    REAL *c = C + i0 * rsc + j0 * csc;
-    if (csb == 1)
-        FN(gemm_sup)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
-                     &eb, NULL);
-    else
-        FN(gemm_sup_stack)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc,
-                           csc, &eb);
-}
-
 /* The five loops around the micro-kernel (BLIS): jc over NC-column blocks of B, pc over
  * KC-deep panels (beta on the first, bias and act after the last), ic over MC-row blocks of
- * A, jr over NR-column micro-panels, ir over MR-row micro-panels. Thread t of nt packs its
- * share of each B block into the shared Bbuf, then computes its share of rows (by_rows) or
- * of NR-column micro-panels, packing A into its own Abuf; barriers keep Bbuf consistent. */
+ * A, jr over NR-column micro-panels, ir over MR-row micro-panels; B blocks are packed into
+ * Bbuf, A blocks into Abuf. KC is balanced over k alone, so the sums do not depend on the
+ * block of C a thread was given. */
 static void FN(gemm_packed)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL alpha,
                             const REAL *A, int64_t rsa, int64_t csa, const REAL *B, int64_t rsb,
                             int64_t csb, REAL beta, REAL *C, int64_t rsc, int64_t csc,
-                            const FN(gemm_epi) *e, REAL *Bbuf, REAL *Abuf, int t, int nt,
-                            int by_rows) {
+                            const FN(gemm_epi) *e, REAL *Bbuf, REAL *Abuf) {
     /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C (+ epilogue) */
     const int64_t MR = K->mr, NR = K->nr, NC = K->nc, KC = fm_gemm_even(k, K->kc, 1);
-    int64_t i_lo = 0, i_hi = m;
-    if (by_rows) fm_gemm_share(m, MR, t, nt, &i_lo, &i_hi);
-    const int64_t MC = fm_gemm_even(i_hi - i_lo, K->mc, MR);
+    const int64_t MC = fm_gemm_even(m, K->mc, MR);
     for (int64_t jc = 0; jc < n; jc += NC) {
         const int64_t nc = n - jc < NC ? n - jc : NC;
-        int64_t q_lo, q_hi, jr_lo = 0, jr_hi = (nc + NR - 1) / NR;
-        fm_gemm_share(jr_hi, 1, t, nt, &q_lo, &q_hi);
-        if (!by_rows) {
-            jr_lo = q_lo;
-            jr_hi = q_hi;
-        }
         for (int64_t pc = 0; pc < k; pc += KC) {
             const int64_t kc = k - pc < KC ? k - pc : KC;
             const int last = pc + kc == k;
             const REAL beta_p = pc == 0 ? beta : (REAL)1;
-            for (int64_t q = q_lo; q < q_hi; q++) {
-                const int64_t j = q * NR, nr = nc - j < NR ? nc - j : NR;
-                K->pack_b(kc, nr, B + pc * rsb + (jc + j) * csb, rsb, csb, Bbuf + j * kc);
-            }
-            FM_GEMM_BARRIER(nt);
-            for (int64_t ic = i_lo; ic < i_hi; ic += MC) {
-                const int64_t mc = i_hi - ic < MC ? i_hi - ic : MC;
+            K->pack_b(kc, nc, B + pc * rsb + jc * csb, rsb, csb, Bbuf);
+            for (int64_t ic = 0; ic < m; ic += MC) {
+                const int64_t mc = m - ic < MC ? m - ic : MC;
                 K->pack_a(mc, kc, A + ic * rsa + pc * csa, rsa, csa, Abuf);
-                for (int64_t q = jr_lo; q < jr_hi; q++) {
-                    const int64_t jr = q * NR, nr = nc - jr < NR ? nc - jr : NR;
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t nr = nc - jr < NR ? nc - jr : NR;
                     const REAL *bias = last && e->bias != NULL ? e->bias + jc + jr : NULL;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t mr = mc - ir < MR ? mc - ir : MR;
@@ -150,25 +118,23 @@ static void FN(gemm_packed)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL
                     }
                 }
             }
-            FM_GEMM_BARRIER(nt);
         }
     }
 }
 
-/* The packed path with its buffers: one shared B block and an A block per thread, on the
- * stack when small, else allocated for this call. */
+/* The packed path on C (m x n) with its buffers: on the stack when small, else allocated
+ * for this call. */
 static int FN(gemm_packed_run)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL alpha,
                                const REAL *A, int64_t rsa, int64_t csa, const REAL *B,
                                int64_t rsb, int64_t csb, REAL beta, REAL *C, int64_t rsc,
-                               int64_t csc, const FN(gemm_epi) *e, int nt) {
+                               int64_t csc, const FN(gemm_epi) *e) {
     /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C (+ epilogue), k >= 1 */
     const int64_t MR = K->mr, NR = K->nr, pad = FM_GEMM_ALIGN / sizeof(REAL);
     const int64_t kc = k < K->kc ? k : K->kc;
     const int64_t mc = fm_gemm_round(m < K->mc ? m : K->mc, MR);
     const int64_t nc = fm_gemm_round(n < K->nc ? n : K->nc, NR);
-    const int64_t b_len = fm_gemm_round(kc * nc, pad), a_len = fm_gemm_round(kc * mc, pad);
-    const int by_rows = (m + MR - 1) / MR >= (int64_t)nt * 4 || m >= n;
-    const size_t bytes = (size_t)(b_len + nt * a_len) * sizeof(REAL) + FM_GEMM_ALIGN;
+    const int64_t b_len = fm_gemm_round(kc * nc, pad), a_len = kc * mc;
+    const size_t bytes = (size_t)(b_len + a_len) * sizeof(REAL) + FM_GEMM_ALIGN;
     FM_ALIGNED REAL stack[FM_GEMM_STACK_BYTES / sizeof(REAL)];
     void *heap = NULL;
     REAL *buf = stack;
@@ -177,38 +143,50 @@ static int FN(gemm_packed_run)(const KSET *K, int64_t m, int64_t n, int64_t k, R
         if (heap == NULL) return FM_ERR_NOMEM;
         buf = (REAL *)(((uintptr_t)heap + FM_GEMM_ALIGN - 1) & ~(uintptr_t)(FM_GEMM_ALIGN - 1));
     }
-    if (nt == 1) {
-        FN(gemm_packed)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e, buf,
-                        buf + b_len, 0, 1, by_rows);
-    }
-#ifdef _OPENMP
-    else {
-#pragma omp parallel num_threads(nt)
-        {
-            const int t = omp_get_thread_num(), T = omp_get_num_threads();
-            FN(gemm_packed)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e,
-                            buf, buf + b_len + t * a_len, t, T, by_rows);
-        }
-    }
-#endif
+    FN(gemm_packed)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e, buf,
+                    buf + b_len);
     free(heap);
     return FM_OK;
 }
 
-/* The small path over nt threads, each on its own block of MR-row or NR-column multiples. */
-static void FN(gemm_sup_run)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL alpha,
-                             const REAL *A, int64_t rsa, int64_t csa, const REAL *B, int64_t rsb,
-                             int64_t csb, REAL beta, REAL *C, int64_t rsc, int64_t csc,
-                             const FN(gemm_epi) *e, int nt) {
+/* One thread's block of rows [i0, i1) and columns [j0, j1) of C, on either path. */
+static int FN(gemm_block)(const KSET *K, int packed, int64_t i0, int64_t i1, int64_t j0,
+                          int64_t j1, int64_t k, REAL alpha, const REAL *A, int64_t rsa,
+                          int64_t csa, const REAL *B, int64_t rsb, int64_t csb, REAL beta,
+                          REAL *C, int64_t rsc, int64_t csc, const FN(gemm_epi) *e) {
+    /* C[i0:i1, j0:j1] := alpha * A[i0:i1, :] @ B[:, j0:j1] + beta * C[i0:i1, j0:j1] */
+    FN(gemm_epi) eb = *e;
+    if (eb.bias != NULL) eb.bias += j0;
+    if (eb.Y != NULL) eb.Y += i0 * eb.rsy + j0;
+    const REAL *a = A + i0 * rsa, *b = B + j0 * csb;
+    REAL *c = C + i0 * rsc + j0 * csc;
+    if (packed)
+        return FN(gemm_packed_run)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb,
+                                   beta, c, rsc, csc, &eb);
+    if (csb == 1)
+        FN(gemm_sup)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
+                     &eb, NULL);
+    else
+        FN(gemm_sup_stack)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc,
+                           csc, &eb);
+    return FM_OK;
+}
+
+/* Splits C among nt threads into blocks of whole MR-row strips or NR-column panels (along
+ * the dimension with more of them); each block runs the whole path on its own, with its own
+ * buffers: no barriers, no shared writes. */
+static int FN(gemm_split)(const KSET *K, int packed, int64_t m, int64_t n, int64_t k,
+                          REAL alpha, const REAL *A, int64_t rsa, int64_t csa, const REAL *B,
+                          int64_t rsb, int64_t csb, REAL beta, REAL *C, int64_t rsc, int64_t csc,
+                          const FN(gemm_epi) *e, int nt) {
     /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C (+ epilogue), k >= 1 */
-    if (nt == 1) {
-        FN(gemm_sup_block)(K, 0, m, 0, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc,
-                           e);
-        return;
-    }
+    if (nt == 1)
+        return FN(gemm_block)(K, packed, 0, m, 0, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C,
+                              rsc, csc, e);
+    int status = FM_OK;
 #ifdef _OPENMP
     const int by_rows = (m + K->mr - 1) / K->mr >= (n + K->nr - 1) / K->nr;
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) reduction(min : status)
     {
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
         int64_t i0 = 0, i1 = m, j0 = 0, j1 = n;
@@ -217,10 +195,11 @@ static void FN(gemm_sup_run)(const KSET *K, int64_t m, int64_t n, int64_t k, REA
         else
             fm_gemm_share(n, K->nr, t, T, &j0, &j1);
         if (i1 > i0 && j1 > j0)
-            FN(gemm_sup_block)(K, i0, i1, j0, j1, k, alpha, A, rsa, csa, B, rsb, csb, beta, C,
-                               rsc, csc, e);
+            status = FN(gemm_block)(K, packed, i0, i1, j0, j1, k, alpha, A, rsa, csa, B, rsb,
+                                    csb, beta, C, rsc, csc, e);
     }
 #endif
+    return status;
 }
 
 /* Chooses the path and the thread count from the whole problem, so every element of C sums
@@ -246,12 +225,8 @@ static int FN(gemm_run)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL 
     const int sup = (m <= K->sup_m || work <= K->sup_mnk) && !aliased &&
                     (csb == 1 || (uint64_t)k * (uint64_t)fm_gemm_round(n, K->nr) <=
                                      FM_GEMM_STACK_BYTES / sizeof(REAL));
-    if (sup) {
-        FN(gemm_sup_run)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e, nt);
-        return FM_OK;
-    }
-    return FN(gemm_packed_run)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc,
-                               e, nt);
+    return FN(gemm_split)(K, !sup, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc,
+                          e, nt);
 }
 
 int FN(gemm)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *A, int64_t rsa,

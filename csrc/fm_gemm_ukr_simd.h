@@ -3,19 +3,19 @@
  * for every vector instruction set and dtype.
  *
  * Included by fm_{s,d}gemm_ukr_<isa>_<MR>x<NR>.c after that file has enabled its instruction
- * set, with defined: REAL; L (lanes per vector); MR and NR = 2 * L; the vector macros VEC,
- * MASK, V_ZERO(), V_SET1(x), V_LOAD(p), V_STORE(p, v), V_MASK(n) (first n lanes, 0 <= n <= L),
- * V_LOADM(p, m), V_STOREM(p, m, v), V_FMA(a, b, c) (a * b + c), V_MUL, V_ADD; TRANSPOSE_PACK
- * (fm_transpose_pack_ps or _pd); the block sizes
- * MC, KC, NC, SUP_M, SUP_MNK, PAR_MNK; KTYPE and KERNEL, the type and name of the kernel table
- * it defines (see fm_internal.h).
+ * set, with defined: REAL; L (lanes per vector); MR (6 or 12) and NR = 2 * L; the vector
+ * macros VEC, MASK, V_ZERO(), V_SET1(x), V_LOAD(p), V_STORE(p, v), V_MASK(n) (first n lanes,
+ * 0 <= n <= L), V_LOADM(p, m), V_STOREM(p, m, v), V_FMA(a, b, c) (a * b + c), V_MUL, V_ADD;
+ * TRANSPOSE_PACK (fm_transpose_pack_ps or _pd); the block sizes MC, KC, NC, SUP_M, SUP_MNK,
+ * PAR_MNK; KTYPE and KERNEL, the type and name of the kernel table it defines (fm_internal.h).
  *
- * Contract: the MR x NR tile of C lives in MR x 2 vector accumulators (MR <= 12); each k step loads two
+ * Contract: the MR x NR tile of C lives in MR x 2 vector accumulators; each k step loads two
  * vectors of B and broadcasts MR elements of A, so every element of C sums its k products in
  * index order. Edge tiles are handled here: masked loads and stores on the partial vector of
  * C (and of unpacked B), and row counts below MR either skip their stores (packed panels are
  * zero-padded) or select a kernel specialised for that many rows (unpacked A). beta == 0
- * never reads C. Nothing outside the tile's rows and columns is read or written.
+ * never reads C. Nothing outside the tile's rows and columns is read or written. Packing
+ * transposes in registers where a panel's elements are strided in memory.
  */
 #define FM_CAT2(a, b) a##b
 #define FM_CAT(a, b) FM_CAT2(a, b)
@@ -103,7 +103,7 @@ FM_INLINE void PFX(tile)(const int M, const int NVv, const int packed, int64_t k
     /* C (mr x nr) := alpha * A (M x k) @ B (k x nr) + beta * C (+ bias), mr <= M <= 12 */
     ACC_ALL(ACC_DECL)
     if (packed) /* C's rows arrive while the k loop runs */
-        for (int r = 0; r < M; r++) {
+        for (int r = 0; r < M && r < mr; r++) {
             _mm_prefetch((const char *)(C + r * rsc), _MM_HINT_T0);
             _mm_prefetch((const char *)(C + r * rsc + NVv * L - 1), _MM_HINT_T0);
         }

@@ -25,7 +25,7 @@
 #define NC 4096 /* B block KC x NC: 4 MiB, L3-resident */
 #define SUP_M 48   /* m <= 4 MR: packing B would cost more than it saves */
 #define SUP_MNK ((int64_t)1 << 28) /* unpacked up to ~645^3: B stays cache-resident */
-#define PAR_MNK ((int64_t)1 << 18)
+#define PAR_MNK ((int64_t)1 << 20) /* threads pay from ~10 us of work each */
 #define VEC __m512
 #define MASK __mmask16
 #define V_ZERO() _mm512_setzero_ps()

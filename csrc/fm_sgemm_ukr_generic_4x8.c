@@ -15,7 +15,7 @@
 #define NC 4096 /* B block KC x NC: 4 MiB, L3-resident */
 #define SUP_M 16   /* m <= 4 MR: packing B would cost more than it saves */
 #define SUP_MNK ((int64_t)1 << 21) /* partial tiles are slow here: pack early */
-#define PAR_MNK ((int64_t)1 << 17)
+#define PAR_MNK ((int64_t)1 << 18) /* threads pay from ~10 us of work each */
 #define KTYPE fm_sgemm_kernel
 #define KERNEL fm_sgemm_generic
 #include "fm_gemm_ukr_c.h"

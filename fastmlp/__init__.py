@@ -12,18 +12,18 @@ Example:
 """
 
 from . import (activations, backend, callbacks, initializers, layers, losses, metrics, models,
-               optimizers, regularizers, utils)
+               ops, optimizers, regularizers, utils)
 from ._config import get_num_threads, set_num_threads
-from ._sysinfo import show_config
+from ._sysinfo import config, show_config
 from ._version import __version__
 from .layers import Dense, Dropout, Input
 from .mlp import MLP
 from .models import Sequential, load_model
 
 __all__ = ["__version__", "MLP", "Sequential", "Dense", "Dropout", "Input", "load_model",
-           "set_num_threads", "get_num_threads", "show_config", "activations", "backend",
-           "callbacks", "initializers", "layers", "losses", "metrics", "models", "optimizers",
-           "regularizers", "utils"]
+           "set_num_threads", "get_num_threads", "show_config", "config",
+           "activations", "backend", "callbacks", "initializers", "layers",
+           "losses", "metrics", "models", "ops", "optimizers", "regularizers", "utils"]
 
 
 def __getattr__(name):

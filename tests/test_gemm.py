@@ -178,10 +178,11 @@ def test_untouched_outside_c(arch, rng, dtype):
 # ------------------------------------------------------------------ threads
 @pytest.mark.threads
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
-@pytest.mark.parametrize("path", [(300, 40, 70), (20, 400, 90), (131, 97, 700), (8, 9, 5000),
-                                  "packed"])
+@pytest.mark.parametrize("path", [(300, 40, 170), (20, 400, 190), (131, 97, 700),
+                                  (8, 9, 20000), "packed"])
 def test_threads_bitwise_identical(arch, rng, dtype, trans_a, trans_b, path):
     m, n, k = shape_for(path, arch, dtype, path)
+    assert m * n * k >= blocking(arch, dtype)["par_mnk"]  # two threads really run
     a, b, c = operands(rng, m, n, k, dtype, trans_a, trans_b)
     c1, c2 = c.copy(), c.copy()
     core().gemm(a, b, c1, 0.5, 2.0, trans_a, trans_b, 1)
@@ -271,7 +272,8 @@ def test_fastmlp_arch_environment(name):
         "rng = np.random.default_rng(0)\n"
         "for dt in (np.float32, np.float64):\n"
         "    for m, n, k in ((10, 16, 8), (131, 97, 700)):\n"
-        "        a = rng.uniform(-1, 1, (m, k)).astype(dt); b = rng.uniform(-1, 1, (n, k)).astype(dt)\n"
+        "        a = rng.uniform(-1, 1, (m, k)).astype(dt)\n"
+        "        b = rng.uniform(-1, 1, (n, k)).astype(dt)\n"
         "        out = np.empty((m, n), dt); c.gemm(a, b, out, trans_b=True)\n"
         "        ref = a.astype(np.float64) @ b.astype(np.float64).T\n"
         "        assert np.abs(out - ref).max() < (1e-4 if dt == np.float32 else 1e-12) * k\n"
