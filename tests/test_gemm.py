@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 import _reference as ref
-from conftest import REPO_ROOT, assert_close, core
+from conftest import assert_close, core
+
+# Subprocesses run outside the source tree and import the fastmlp under test (installed,
+# or built in place) from the folder that holds it.
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(core().__file__)))
 
 TRANSPOSES = list(itertools.product([False, True], repeat=2))
 
@@ -262,7 +266,7 @@ def test_arch_switch_and_blocking():
 
 
 @pytest.mark.parametrize("name", ["generic", "avx2", "avx512"])
-def test_fastmlp_arch_environment(name):
+def test_fastmlp_arch_environment(name, tmp_path):
     """A fresh process honours FASTMLP_ARCH and computes correctly with that kernel set."""
     if name not in archs():
         pytest.skip(f"the {name} kernels are not usable on this machine")
@@ -278,18 +282,16 @@ def test_fastmlp_arch_environment(name):
         "        ref = a.astype(np.float64) @ b.astype(np.float64).T\n"
         "        assert np.abs(out - ref).max() < (1e-4 if dt == np.float32 else 1e-12) * k\n"
         "print('ok')\n" % name)
-    env = dict(os.environ, FASTMLP_ARCH=name,
-               PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, FASTMLP_ARCH=name, PYTHONPATH=PACKAGE_PARENT)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=str(REPO_ROOT), timeout=120)
+                         cwd=str(tmp_path), timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
-def test_fastmlp_arch_unknown_fails_at_import():
-    env = dict(os.environ, FASTMLP_ARCH="sse9",
-               PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def test_fastmlp_arch_unknown_fails_at_import(tmp_path):
+    env = dict(os.environ, FASTMLP_ARCH="sse9", PYTHONPATH=PACKAGE_PARENT)
     out = subprocess.run([sys.executable, "-c", "import fastmlp"], capture_output=True,
-                         text=True, env=env, cwd=str(REPO_ROOT), timeout=120)
+                         text=True, env=env, cwd=str(tmp_path), timeout=120)
     assert out.returncode != 0 and "FASTMLP_ARCH" in out.stderr
 
 
