@@ -86,7 +86,7 @@ run_tests tests/test_ops.py -k "gemm" || status=1
 install_variant FASTMLP_SANITIZE=1
 # (found without importing it: the instrumented module loads only after the runtime)
 so=$("$py" -c "import glob, importlib.util as u, os
-print(*glob.glob(os.path.join(u.find_spec('fastmlp').submodule_search_locations[0], '_core*')))")
+print(*glob.glob(os.path.join(u.find_spec('fastmlp').submodule_search_locations[0], '_core*.so')))")
 if ! nm -D "$so" | grep -q "__asan_init"; then
     echo "the sanitizer build is not instrumented: $so"; status=1
 fi
