@@ -87,7 +87,10 @@ class BuildExt(build_ext):
             compile_args += ["/O2"]
             omp = ["/openmp"]
         else:
-            compile_args += ["-O3", "-fno-math-errno", "-Wno-unused-function"]
+            # no FMA contraction: the element-wise kernels, compiled once per instruction set,
+            # then give the same bits on every CPU (the GEMM kernels use FMA explicitly)
+            compile_args += ["-O3", "-fno-math-errno", "-ffp-contract=off",
+                             "-Wno-unused-function"]
             omp = ["-fopenmp"]
         if not _switch("FASTMLP_NO_OPENMP") and _compiles(self.compiler, OPENMP_PROBE, omp,
                                                           link=True):

@@ -12,13 +12,16 @@
 #include <string.h>
 
 static const fm_kernels fm_kernels_generic = {FM_ARCH_GENERIC, &fm_sgemm_generic,
-                                              &fm_dgemm_generic};
+                                              &fm_dgemm_generic, &fm_sew_generic,
+                                              &fm_dew_generic};
 #ifdef FM_HAVE_AVX2
-static const fm_kernels fm_kernels_avx2 = {FM_ARCH_AVX2, &fm_sgemm_avx2, &fm_dgemm_avx2};
+static const fm_kernels fm_kernels_avx2 = {FM_ARCH_AVX2, &fm_sgemm_avx2, &fm_dgemm_avx2,
+                                           &fm_sew_avx2, &fm_dew_avx2};
 #endif
 #ifdef FM_HAVE_AVX512
 static const fm_kernels fm_kernels_avx512 = {FM_ARCH_AVX512, &fm_sgemm_avx512,
-                                             &fm_dgemm_avx512};
+                                             &fm_dgemm_avx512, &fm_sew_avx512,
+                                             &fm_dew_avx512};
 #endif
 
 static const fm_kernels *fm_current = &fm_kernels_generic;

@@ -13,6 +13,12 @@
 #include <omp.h>
 #endif
 
+#define FM_CAT2(a, b) a##b
+#define FM_CAT(a, b) FM_CAT2(a, b)
+
+#define SELU_ALPHA 1.6732632423543772848170429916717
+#define SELU_SCALE 1.0507009873554804934193349852946
+
 /* Element-wise passes below this many elements run on one thread. */
 #define FM_ELEMWISE_PARALLEL_MIN ((int64_t)1 << 16)
 
@@ -46,10 +52,29 @@ FM_GEMM_KERNEL_TYPE(float, s)
 FM_GEMM_KERNEL_TYPE(double, d)
 #undef FM_GEMM_KERNEL_TYPE
 
+/* ---- element-wise kernel table --------------------------------------------------------
+ * One per instruction set and dtype (fm_ew_<isa>.c, all from fm_ew_impl.h), bitwise equal.
+ *  act_backward: dX = dY * act'(X) from Y = act(X) (m x n); dX may be dY.
+ *  colsum:       db (n) = column sums of dZ (m x n).
+ *  update:       the optimizer's update of P, state S (3n) from G, on elements [lo, hi). */
+#define FM_EW_KERNEL_TYPE(R, P)                                                              \
+    typedef struct {                                                                         \
+        void (*act_backward)(R *dX, const R *dY, const R *Y, int64_t m, int64_t n, int act, \
+                             double alpha);                                                  \
+        void (*colsum)(R *db, const R *dZ, int64_t m, int64_t n);                           \
+        void (*update)(R *P, const R *G, R *S, int64_t n, int64_t lo, int64_t hi,           \
+                       const fm_optim *o, double lr, int64_t t);                            \
+    } fm_##P##ew_kernel;
+FM_EW_KERNEL_TYPE(float, s)
+FM_EW_KERNEL_TYPE(double, d)
+#undef FM_EW_KERNEL_TYPE
+
 typedef struct {
     int arch;
     const fm_sgemm_kernel *s;
     const fm_dgemm_kernel *d;
+    const fm_sew_kernel *se;
+    const fm_dew_kernel *de;
 } fm_kernels;
 
 /* The table in use (generic until fm_arch_init() picks another). */
@@ -59,6 +84,8 @@ const fm_kernels *fm_kernels_of(int arch);
 
 extern const fm_sgemm_kernel fm_sgemm_generic;
 extern const fm_dgemm_kernel fm_dgemm_generic;
+extern const fm_sew_kernel fm_sew_generic;
+extern const fm_dew_kernel fm_dew_generic;
 #if defined(__x86_64__) || defined(_M_X64)
 #define FM_X86 1
 /* The build leaves out a kernel set whose intrinsics its compiler lacks (or on request) and
@@ -67,11 +94,15 @@ extern const fm_dgemm_kernel fm_dgemm_generic;
 #define FM_HAVE_AVX2 1
 extern const fm_sgemm_kernel fm_sgemm_avx2;
 extern const fm_dgemm_kernel fm_dgemm_avx2;
+extern const fm_sew_kernel fm_sew_avx2;
+extern const fm_dew_kernel fm_dew_avx2;
 #endif
 #ifndef FM_NO_AVX512
 #define FM_HAVE_AVX512 1
 extern const fm_sgemm_kernel fm_sgemm_avx512;
 extern const fm_dgemm_kernel fm_dgemm_avx512;
+extern const fm_sew_kernel fm_sew_avx512;
+extern const fm_dew_kernel fm_dew_avx512;
 #endif
 #endif
 

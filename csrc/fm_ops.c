@@ -5,18 +5,15 @@
  * Contract: float32 and float64 from one typed template (fm_ops_impl.h); arguments are
  * checked before anything is written; sums (losses, norms, metrics) accumulate in double in
  * row order on one thread, element-wise updates may be split across threads, so results do
- * not depend on the thread count. Baseline code: no instruction set beyond the build's.
+ * not depend on the thread count. Baseline code: no instruction set beyond the build's; the
+ * element-wise passes of training (activation backward, bias gradient, optimizer update) go
+ * through the kernel table of the selected instruction set (fm_ew_impl.h).
  */
 #include "fm_internal.h"
 
 #include <float.h>
 #include <math.h>
 
-#define FM_CAT2(a, b) a##b
-#define FM_CAT(a, b) FM_CAT2(a, b)
-
-#define SELU_ALPHA 1.6732632423543772848170429916717
-#define SELU_SCALE 1.0507009873554804934193349852946
 #define FM_PROB_EPS 1e-7 /* Keras's epsilon: probabilities are clipped to [eps, 1 - eps] */
 
 static int fm_act_check(int act) { return act >= 0 && act < FM_ACT_COUNT ? FM_OK : FM_ERR_BADARG; }
@@ -35,6 +32,7 @@ int fm_optim_check(const fm_optim *o) {
 #define FN(name) FM_CAT(name, _s)
 #define MACH_EPS FLT_EPSILON
 #define GEMM fm_sgemm
+#define EWK (fm_kernels_get()->se)
 #define EXP expf
 #define EXPM1 expm1f
 #define LOG logf
@@ -47,6 +45,7 @@ int fm_optim_check(const fm_optim *o) {
 #undef FN
 #undef MACH_EPS
 #undef GEMM
+#undef EWK
 #undef EXP
 #undef EXPM1
 #undef LOG
@@ -59,6 +58,7 @@ int fm_optim_check(const fm_optim *o) {
 #define FN(name) FM_CAT(name, _d)
 #define MACH_EPS DBL_EPSILON
 #define GEMM fm_dgemm
+#define EWK (fm_kernels_get()->de)
 #define EXP exp
 #define EXPM1 expm1
 #define LOG log

@@ -82,58 +82,7 @@ int FN(fm_act_backward)(REAL *dX, const REAL *dY, const REAL *Y, int64_t m, int6
     const int64_t len = m * n;
     if (len == 0) return FM_OK;
     if (dX == NULL || dY == NULL || Y == NULL) return FM_ERR_BADARG;
-    const REAL a = (REAL)alpha;
-    switch (act) {
-    case FM_ACT_LINEAR:
-        if (dX != dY)
-            for (int64_t i = 0; i < len; i++) dX[i] = dY[i];
-        break;
-    case FM_ACT_RELU:
-        for (int64_t i = 0; i < len; i++) dX[i] = Y[i] > 0 ? dY[i] : (REAL)0;
-        break;
-    case FM_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < len; i++) dX[i] = Y[i] > 0 ? dY[i] : a * dY[i];
-        break;
-    case FM_ACT_ELU: /* y = a (e^x - 1) for x <= 0, so dy/dx = y + a */
-        for (int64_t i = 0; i < len; i++) dX[i] = Y[i] > 0 ? dY[i] : dY[i] * (Y[i] + a);
-        break;
-    case FM_ACT_SIGMOID:
-        for (int64_t i = 0; i < len; i++) dX[i] = dY[i] * Y[i] * ((REAL)1 - Y[i]);
-        break;
-    case FM_ACT_HARD_SIGMOID:
-        for (int64_t i = 0; i < len; i++)
-            dX[i] = (Y[i] > 0 && Y[i] < 1) ? dY[i] / (REAL)6 : (REAL)0;
-        break;
-    case FM_ACT_TANH:
-        for (int64_t i = 0; i < len; i++) dX[i] = dY[i] * ((REAL)1 - Y[i] * Y[i]);
-        break;
-    case FM_ACT_SOFTPLUS: /* sigmoid(x) = 1 - e^-y */
-        for (int64_t i = 0; i < len; i++) dX[i] = -dY[i] * EXPM1(-Y[i]);
-        break;
-    case FM_ACT_SOFTMAX: /* dX = Y * (dY - <dY, Y>) per row */
-        for (int64_t r = 0; r < m; r++) {
-            const REAL *y = Y + r * n, *dy = dY + r * n;
-            REAL *dx = dX + r * n;
-            double dot = 0;
-            for (int64_t j = 0; j < n; j++) dot += (double)dy[j] * y[j];
-            for (int64_t j = 0; j < n; j++) dx[j] = y[j] * (dy[j] - (REAL)dot);
-        }
-        break;
-    case FM_ACT_SELU:
-        for (int64_t i = 0; i < len; i++)
-            dX[i] = Y[i] > 0 ? dY[i] * (REAL)SELU_SCALE
-                             : dY[i] * (Y[i] + (REAL)(SELU_SCALE * SELU_ALPHA));
-        break;
-    case FM_ACT_SOFTSIGN: /* 1 / (1 + |x|)^2 = (1 - |y|)^2 */
-        for (int64_t i = 0; i < len; i++) {
-            const REAL t = (REAL)1 - FABS(Y[i]);
-            dX[i] = dY[i] * t * t;
-        }
-        break;
-    case FM_ACT_EXPONENTIAL:
-        for (int64_t i = 0; i < len; i++) dX[i] = dY[i] * Y[i];
-        break;
-    }
+    EWK->act_backward(dX, dY, Y, m, n, act, alpha);
     return FM_OK;
 }
 
@@ -162,11 +111,7 @@ int FN(fm_dense_backward)(REAL *dX, REAL *dW, REAL *db, const REAL *dZ, const RE
     int status = GEMM(n_in, n_out, m, 1, X, csx, rsx, dZ, n_out, 1, 0, dW, n_out, 1,
                                n_threads);
     if (status != FM_OK) return status;
-    if (db != NULL) {
-        for (int64_t j = 0; j < n_out; j++) db[j] = 0;
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n_out; j++) db[j] += dZ[i * n_out + j];
-    }
+    if (db != NULL) EWK->colsum(db, dZ, m, n_out);
     if (dX != NULL)
         status = GEMM(m, n_in, n_out, 1, dZ, n_out, 1, W, 1, n_out, 0, dX, n_in, 1,
                                n_threads);
@@ -382,84 +327,6 @@ static void FN(clip)(REAL *G, int64_t n, const int64_t *offsets, int64_t n_tenso
     }
 }
 
-/* The update on elements [lo, hi); element-wise, so any split gives the same bits. */
-static void FN(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, int64_t hi,
-                       const fm_optim *o, double lr, int64_t t) {
-    REAL *s0 = S, *s1 = S + n, *s2 = S + 2 * n;
-    const REAL eps = (REAL)o->epsilon;
-    switch (o->kind) {
-    case FM_OPT_SGD: {
-        const REAL mu = (REAL)o->momentum, a = (REAL)lr;
-        if (o->momentum == 0)
-            for (int64_t i = lo; i < hi; i++) P[i] -= a * G[i];
-        else
-            for (int64_t i = lo; i < hi; i++) {
-                s0[i] = mu * s0[i] - a * G[i];
-                P[i] += o->nesterov ? mu * s0[i] - a * G[i] : s0[i];
-            }
-        break;
-    }
-    case FM_OPT_ADAM: {
-        const REAL b1 = (REAL)(1 - o->beta_1), b2 = (REAL)(1 - o->beta_2);
-        const REAL a = (REAL)(lr * sqrt(1 - pow(o->beta_2, (double)t)) /
-                              (1 - pow(o->beta_1, (double)t)));
-        for (int64_t i = lo; i < hi; i++) {
-            const REAL g = G[i];
-            s0[i] += (g - s0[i]) * b1;
-            s1[i] += (g * g - s1[i]) * b2;
-            REAL v = s1[i];
-            if (o->amsgrad) {
-                s2[i] = s2[i] > v ? s2[i] : v;
-                v = s2[i];
-            }
-            P[i] -= s0[i] * a / (SQRT(v) + eps);
-        }
-        break;
-    }
-    case FM_OPT_RMSPROP: {
-        const REAL rho = (REAL)o->rho, mu = (REAL)o->momentum, a = (REAL)lr;
-        for (int64_t i = lo; i < hi; i++) {
-            const REAL g = G[i];
-            s0[i] = rho * s0[i] + (1 - rho) * g * g;
-            REAL den = s0[i];
-            if (o->centered) {
-                s2[i] = rho * s2[i] + (1 - rho) * g;
-                den -= s2[i] * s2[i];
-            }
-            const REAL inc = a * g / SQRT(den + eps);
-            if (o->momentum > 0) {
-                s1[i] = mu * s1[i] + inc;
-                P[i] -= s1[i];
-            } else {
-                P[i] -= inc;
-            }
-        }
-        break;
-    }
-    case FM_OPT_ADAGRAD: {
-        const REAL a = (REAL)lr;
-        for (int64_t i = lo; i < hi; i++) {
-            s0[i] += G[i] * G[i];
-            P[i] -= a * G[i] / SQRT(s0[i] + eps);
-        }
-        break;
-    }
-    case FM_OPT_ADAM_SKLEARN: { /* scikit-learn's AdamOptimizer, operation for operation */
-        const REAL b1 = (REAL)o->beta_1, c1 = (REAL)(1 - o->beta_1);
-        const REAL b2 = (REAL)o->beta_2, c2 = (REAL)(1 - o->beta_2);
-        const REAL a = (REAL)(lr * sqrt(1 - pow(o->beta_2, (double)t)) /
-                              (1 - pow(o->beta_1, (double)t)));
-        for (int64_t i = lo; i < hi; i++) {
-            const REAL g = G[i];
-            s0[i] = b1 * s0[i] + c1 * g;
-            s1[i] = b2 * s1[i] + c2 * (g * g);
-            P[i] += -a * s0[i] / (SQRT(s1[i]) + eps);
-        }
-        break;
-    }
-    }
-}
-
 int FN(fm_optim_step)(REAL *P, REAL *G, REAL *S, int64_t n, const int64_t *offsets,
                       int64_t n_tensors, const fm_optim *opt, int64_t iteration, int n_threads) {
     /* P (n) -= update(G (n), state S (3n)); G clipped in place first */
@@ -473,7 +340,7 @@ int FN(fm_optim_step)(REAL *P, REAL *G, REAL *S, int64_t n, const int64_t *offse
     const int64_t t = iteration + 1;
     const int nt = fm_threads_for(n_threads, n, FM_ELEMWISE_PARALLEL_MIN);
     if (nt == 1) {
-        FN(update)(P, G, S, n, 0, n, opt, lr, t);
+        EWK->update(P, G, S, n, 0, n, opt, lr, t);
         return FM_OK;
     }
 #ifdef _OPENMP
@@ -482,7 +349,7 @@ int FN(fm_optim_step)(REAL *P, REAL *G, REAL *S, int64_t n, const int64_t *offse
         const int64_t T = omp_get_num_threads(), id = omp_get_thread_num();
         const int64_t chunk = (n + T - 1) / T;
         const int64_t lo = id * chunk < n ? id * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
-        FN(update)(P, G, S, n, lo, hi, opt, lr, t);
+        EWK->update(P, G, S, n, lo, hi, opt, lr, t);
     }
 #endif
     return FM_OK;

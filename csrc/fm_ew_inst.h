@@ -1,0 +1,35 @@
+/* fm_ew_inst.h - instantiates the element-wise kernels (fm_ew_impl.h) for float32 and float64
+ * as the tables fm_sew_<FM_EW_ISA> and fm_dew_<FM_EW_ISA>; FM_EW_ISA is set by the includer. */
+#include <math.h>
+
+#define REAL float
+#define EW(name) FM_CAT(FM_CAT(fm_ew_s_, name), FM_CAT(_, FM_EW_ISA))
+#define KTYPE fm_sew_kernel
+#define KERNEL FM_CAT(fm_sew_, FM_EW_ISA)
+#define EXPM1 expm1f
+#define SQRT sqrtf
+#define FABS fabsf
+#include "fm_ew_impl.h"
+#undef REAL
+#undef EW
+#undef KTYPE
+#undef KERNEL
+#undef EXPM1
+#undef SQRT
+#undef FABS
+
+#define REAL double
+#define EW(name) FM_CAT(FM_CAT(fm_ew_d_, name), FM_CAT(_, FM_EW_ISA))
+#define KTYPE fm_dew_kernel
+#define KERNEL FM_CAT(fm_dew_, FM_EW_ISA)
+#define EXPM1 expm1
+#define SQRT sqrt
+#define FABS fabs
+#include "fm_ew_impl.h"
+#undef REAL
+#undef EW
+#undef KTYPE
+#undef KERNEL
+#undef EXPM1
+#undef SQRT
+#undef FABS
