@@ -23,6 +23,7 @@ from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).parent
 C_SOURCES = sorted(str(p.relative_to(HERE)) for p in (HERE / "csrc").glob("*.c"))
+C_HEADERS = sorted(str(p.relative_to(HERE)) for p in (HERE / "csrc").glob("*.h"))
 
 OPENMP_PROBE = "#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n"
 
@@ -138,6 +139,7 @@ extensions = [
         "fastmlp._core",
         sources=["fastmlp/_core.pyx"] + C_SOURCES,
         include_dirs=["csrc", numpy.get_include()],
+        depends=C_HEADERS + ["fastmlp/_core.pxd"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]

@@ -54,14 +54,19 @@ FM_GEMM_KERNEL_TYPE(double, d)
 
 /* ---- element-wise kernel table --------------------------------------------------------
  * One per instruction set and dtype (fm_ew_<isa>.c, all from fm_ew_impl.h), bitwise equal.
+ *  act_forward:  Y = act(X) (m x n); Y may be X.
  *  act_backward: dX = dY * act'(X) from Y = act(X) (m x n); dX may be dY.
  *  colsum:       db (n) = column sums of dZ (m x n).
+ *  bce_logits:   the fused sigmoid + binary cross-entropy loss and its gradient (fm_loss).
  *  update:       the optimizer's update of P, state S (3n) from G, on elements [lo, hi). */
 #define FM_EW_KERNEL_TYPE(R, P)                                                              \
     typedef struct {                                                                         \
+        void (*act_forward)(R *Y, const R *X, int64_t m, int64_t n, int act, double alpha);  \
         void (*act_backward)(R *dX, const R *dY, const R *Y, int64_t m, int64_t n, int act, \
                              double alpha);                                                  \
         void (*colsum)(R *db, const R *dZ, int64_t m, int64_t n);                           \
+        void (*bce_logits)(double *loss_sum, R *dZ, const R *Z, const R *Y, const R *T,      \
+                           const R *w, int64_t m, int64_t n, double grad_scale);             \
         void (*update)(R *P, const R *G, R *S, int64_t n, int64_t lo, int64_t hi,           \
                        const fm_optim *o, double lr, int64_t t);                            \
     } fm_##P##ew_kernel;

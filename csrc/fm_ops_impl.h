@@ -1,24 +1,6 @@
 /* fm_ops_impl.h - typed body of fm_ops.c (REAL, FN and the math macros set by the includer). */
 
-static inline REAL FN(sigmoid)(REAL x) {
-    if (x >= 0) return (REAL)1 / ((REAL)1 + EXP(-x));
-    const REAL e = EXP(x);
-    return e / ((REAL)1 + e);
-}
-
 /* ---- activations ---------------------------------------------------------------------- */
-
-static void FN(softmax_row)(REAL *y, const REAL *x, int64_t n) {
-    REAL mx = x[0];
-    for (int64_t j = 1; j < n; j++) mx = x[j] > mx ? x[j] : mx;
-    double s = 0;
-    for (int64_t j = 0; j < n; j++) {
-        y[j] = EXP(x[j] - mx);
-        s += y[j];
-    }
-    const REAL inv = (REAL)(1.0 / s);
-    for (int64_t j = 0; j < n; j++) y[j] *= inv;
-}
 
 int FN(fm_act_forward)(REAL *Y, const REAL *X, int64_t m, int64_t n, int act, double alpha) {
     /* forward: Y = act(X), element-wise (softmax: per row, max subtracted) */
@@ -26,52 +8,7 @@ int FN(fm_act_forward)(REAL *Y, const REAL *X, int64_t m, int64_t n, int act, do
     const int64_t len = m * n;
     if (len == 0) return FM_OK;
     if (Y == NULL || X == NULL) return FM_ERR_BADARG;
-    const REAL a = (REAL)alpha;
-    switch (act) {
-    case FM_ACT_LINEAR:
-        if (Y != X)
-            for (int64_t i = 0; i < len; i++) Y[i] = X[i];
-        break;
-    case FM_ACT_RELU:
-        for (int64_t i = 0; i < len; i++) Y[i] = X[i] > 0 ? X[i] : (REAL)0;
-        break;
-    case FM_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < len; i++) Y[i] = X[i] > 0 ? X[i] : a * X[i];
-        break;
-    case FM_ACT_ELU:
-        for (int64_t i = 0; i < len; i++) Y[i] = X[i] > 0 ? X[i] : a * EXPM1(X[i]);
-        break;
-    case FM_ACT_SIGMOID:
-        for (int64_t i = 0; i < len; i++) Y[i] = FN(sigmoid)(X[i]);
-        break;
-    case FM_ACT_HARD_SIGMOID:
-        for (int64_t i = 0; i < len; i++) {
-            const REAL v = X[i] / (REAL)6 + (REAL)0.5;
-            Y[i] = v < 0 ? (REAL)0 : (v > 1 ? (REAL)1 : v);
-        }
-        break;
-    case FM_ACT_TANH:
-        for (int64_t i = 0; i < len; i++) Y[i] = TANH(X[i]);
-        break;
-    case FM_ACT_SOFTPLUS:
-        for (int64_t i = 0; i < len; i++)
-            Y[i] = X[i] > 0 ? X[i] + LOG1P(EXP(-X[i])) : LOG1P(EXP(X[i]));
-        break;
-    case FM_ACT_SOFTMAX:
-        for (int64_t r = 0; r < m; r++) FN(softmax_row)(Y + r * n, X + r * n, n);
-        break;
-    case FM_ACT_SELU:
-        for (int64_t i = 0; i < len; i++)
-            Y[i] = X[i] > 0 ? (REAL)SELU_SCALE * X[i]
-                            : (REAL)(SELU_SCALE * SELU_ALPHA) * EXPM1(X[i]);
-        break;
-    case FM_ACT_SOFTSIGN:
-        for (int64_t i = 0; i < len; i++) Y[i] = X[i] / ((REAL)1 + FABS(X[i]));
-        break;
-    case FM_ACT_EXPONENTIAL:
-        for (int64_t i = 0; i < len; i++) Y[i] = EXP(X[i]);
-        break;
-    }
+    EWK->act_forward(Y, X, m, n, act, alpha);
     return FM_OK;
 }
 
@@ -142,6 +79,10 @@ int FN(fm_loss)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL *Y, const 
     const REAL mach_eps = (REAL)MACH_EPS; /* scikit-learn clips at the dtype's epsilon */
     const REAL eps = (REAL)FM_PROB_EPS;
     const REAL inv_n = (REAL)1 / (REAL)n;
+    if (loss == FM_LOSS_BCE && fused) { /* sigmoid + binary cross-entropy from the logits */
+        EWK->bce_logits(loss_sum, dZ, Z, Y, T, w, m, n, grad_scale);
+        return FM_OK;
+    }
     double total = 0;
     for (int64_t i = 0; i < m; i++) {
         const REAL *z = Z + i * n, *y = Y + i * n, *t = sparse ? NULL : T + i * n;
@@ -169,17 +110,12 @@ int FN(fm_loss)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL *Y, const 
             }
             l /= (double)n;
             break;
-        case FM_LOSS_BCE:
+        case FM_LOSS_BCE: /* on the probabilities (the fused case returned above) */
             for (int64_t j = 0; j < n; j++) {
-                if (fused) { /* max(z, 0) - z t + log(1 + e^-|z|), gradient sigmoid(z) - t */
-                    l += (z[j] > 0 ? z[j] : 0) - z[j] * t[j] + LOG1P(EXP(-FABS(z[j])));
-                    d[j] = (y[j] - t[j]) * inv_n;
-                } else {
-                    const int clipped = !(y[j] > eps && y[j] < 1 - eps);
-                    const REAL p = y[j] < eps ? eps : (y[j] > 1 - eps ? 1 - eps : y[j]);
-                    l -= t[j] * LOG(p) + (1 - t[j]) * LOG(1 - p);
-                    d[j] = clipped ? (REAL)0 : (-t[j] / p + (1 - t[j]) / (1 - p)) * inv_n;
-                }
+                const int clipped = !(y[j] > eps && y[j] < 1 - eps);
+                const REAL p = y[j] < eps ? eps : (y[j] > 1 - eps ? 1 - eps : y[j]);
+                l -= t[j] * LOG(p) + (1 - t[j]) * LOG(1 - p);
+                d[j] = clipped ? (REAL)0 : (-t[j] / p + (1 - t[j]) / (1 - p)) * inv_n;
             }
             l /= (double)n;
             break;

@@ -109,3 +109,91 @@ def test_optimizer_same_bits_on_every_arch(rng, dtype, case_id, on_arch):
             got_p, got_s = on_arch(arch, run)
             np.testing.assert_array_equal(got_p, want_p, err_msg=f"{case_id} n={n} {arch}")
             np.testing.assert_array_equal(got_s, want_s, err_msg=f"{case_id} n={n} {arch}")
+
+
+# ------------------------------------------------ float32 e^x and log(1 + u) without libm
+def _ulp_error(got, want):
+    """|got - want| in units of float32 ulp at want (want in float64; subnormals absolute)."""
+    want = np.asarray(want, np.float64)
+    spacing = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    spacing = np.maximum(spacing, np.float64(np.finfo(np.float32).smallest_subnormal))
+    return np.abs(got.astype(np.float64) - want) / spacing
+
+
+def _sigmoid64(x):
+    x = x.astype(np.float64)
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def _dense_grid():
+    x = np.concatenate([np.linspace(-110, 110, 200_001), np.linspace(-1e-3, 1e-3, 2001),
+                        [0.0, -0.0, 88.72, 88.73, -87.33, -103.9, -104.0, 1e30, -1e30]])
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("arch", ["generic", "avx2", "avx512"])
+def test_float32_sigmoid_is_accurate_everywhere(arch, on_arch):
+    c = core()
+    if arch not in c.supported_archs():
+        pytest.skip(f"the {arch} kernels are not usable on this machine")
+    x = _dense_grid().reshape(1, -1)
+    y = np.empty_like(x)
+    on_arch(arch, lambda: c.act_forward(c.ACTIVATIONS["sigmoid"], x, y, 0.0))
+    assert np.all((y >= 0) & (y <= 1))
+    assert _ulp_error(y, _sigmoid64(x)).max() <= 3
+    z = np.array([[np.nan, np.inf, -np.inf]], np.float32)
+    out = np.empty_like(z)
+    on_arch(arch, lambda: c.act_forward(c.ACTIVATIONS["sigmoid"], z, out, 0.0))
+    assert np.isnan(out[0, 0]) and out[0, 1] == 1 and out[0, 2] == 0
+
+
+@pytest.mark.parametrize("arch", ["generic", "avx2", "avx512"])
+def test_float32_softmax_is_accurate(rng, arch, on_arch):
+    c = core()
+    if arch not in c.supported_archs():
+        pytest.skip(f"the {arch} kernels are not usable on this machine")
+    x = (rng.normal(scale=30.0, size=(200, 37))).astype(np.float32)
+    y = np.empty_like(x)
+    on_arch(arch, lambda: c.act_forward(c.ACTIVATIONS["softmax"], x, y, 0.0))
+    # from the float32 differences x - max(x), as the kernel forms them (their rounding,
+    # up to |x - max| * 2^-24, is amplified by e^x alike in any float32 softmax)
+    e = np.exp((x - x.max(1, keepdims=True)).astype(np.float64))
+    want = e / e.sum(1, keepdims=True)
+    assert _ulp_error(y, want).max() <= 4
+
+
+@pytest.mark.parametrize("arch", ["generic", "avx2", "avx512"])
+def test_float32_fused_bce_is_accurate(arch, on_arch):
+    c = core()
+    if arch not in c.supported_archs():
+        pytest.skip(f"the {arch} kernels are not usable on this machine")
+    z = _dense_grid()[:-2].reshape(-1, 1)  # the loss of 1e30 logits is 1e30: not ulp-sized
+    n = z.shape[0]
+    for target in (0.0, 1.0, 0.3):
+        t = np.full_like(z, target)
+        y = np.empty_like(z)
+        c.act_forward(c.ACTIVATIONS["sigmoid"], z, y, 0.0)
+        dz = np.empty_like(z)
+        total = on_arch(arch, lambda: c.loss(c.LOSSES["binary_crossentropy"],
+                                            c.ACTIVATIONS["sigmoid"], z, y, t, None, None, dz,
+                                            1.0 / n))
+        z64, t64 = z.astype(np.float64), t.astype(np.float64)
+        per_row = np.maximum(z64, 0) - z64 * t64 + np.log1p(np.exp(-np.abs(z64)))
+        np.testing.assert_allclose(total, per_row.sum(), rtol=1e-6)
+        # each element's softplus term alone: 2 ulp of log(1 + e^-|z|)
+        zero_t = np.zeros((1, 1), np.float32)
+        for zi in z64[:: max(1, n // 5000), 0]:
+            one = np.array([[zi]], np.float32)
+            yy = np.empty_like(one)
+            c.act_forward(c.ACTIVATIONS["sigmoid"], one, yy, 0.0)
+            got = on_arch(arch, lambda: c.loss(c.LOSSES["binary_crossentropy"],
+                                              c.ACTIVATIONS["sigmoid"], one, yy, zero_t, None,
+                                              None, np.empty_like(one), 1.0))
+            want = max(float(one[0, 0]), 0.0) + np.log1p(np.exp(-abs(float(one[0, 0]))))
+            assert abs(got - want) <= 2.5 * np.spacing(np.float32(want)) + 1e-45, (zi, got, want)
+        np.testing.assert_allclose(dz, (y.astype(np.float64) - t64) / n, rtol=1e-6, atol=1e-30)
