@@ -106,8 +106,15 @@ static void EW(act_forward)(REAL *Y, const REAL *X, int64_t m, int64_t n, int ac
     case FM_ACT_ELU:
         for (int64_t i = 0; i < len; i++) Y[i] = X[i] > 0 ? X[i] : a * EXPM1(X[i]);
         break;
-    case FM_ACT_SIGMOID:
-        for (int64_t i = 0; i < len; i++) Y[i] = EW(sigmoid)(X[i]);
+    case FM_ACT_SIGMOID: /* blocks of 16 through a padded copy: vector code even for a
+                          * handful of outputs */
+        for (int64_t i0 = 0; i0 < len; i0 += 16) {
+            const int64_t cnt = len - i0 < 16 ? len - i0 : 16;
+            REAL xb[16], yb[16];
+            for (int64_t k = 0; k < 16; k++) xb[k] = k < cnt ? X[i0 + k] : (REAL)0;
+            for (int64_t k = 0; k < 16; k++) yb[k] = EW(sigmoid)(xb[k]);
+            for (int64_t k = 0; k < cnt; k++) Y[i0 + k] = yb[k];
+        }
         break;
     case FM_ACT_HARD_SIGMOID:
         for (int64_t i = 0; i < len; i++) {
@@ -256,9 +263,17 @@ static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL
     int64_t row = 0, col = 0;
     for (int64_t e0 = 0; e0 < len; e0 += CHUNK) {
         const int64_t cnt = len - e0 < CHUNK ? len - e0 : CHUNK;
-        for (int64_t k = 0; k < cnt; k++) {
-            const REAL z = Z[e0 + k], t = T[e0 + k];
-            el[k] = (z > 0 ? z : (REAL)0) - z * t + VLOG1P_UNIT(VEXP(-FABS(z)));
+        /* blocks of 16 through padded copies: vector code even for a handful of outputs */
+        for (int64_t k0 = 0; k0 < cnt; k0 += 16) {
+            REAL zb[16], tb[16];
+            for (int64_t k = 0; k < 16; k++) {
+                zb[k] = k0 + k < cnt ? Z[e0 + k0 + k] : (REAL)0;
+                tb[k] = k0 + k < cnt ? T[e0 + k0 + k] : (REAL)0;
+            }
+            for (int64_t k = 0; k < 16; k++) {
+                const REAL z = zb[k], t = tb[k];
+                el[k0 + k] = (z > 0 ? z : (REAL)0) - z * t + VLOG1P_UNIT(VEXP(-FABS(z)));
+            }
         }
         for (int64_t k = 0; k < cnt; k++) {
             l += el[k];
