@@ -186,8 +186,11 @@ static int FN(gemm_split)(const KSET *K, int packed, int64_t m, int64_t n, int64
     int status = FM_OK;
 #ifdef _OPENMP
     const int by_rows = (m + K->mr - 1) / K->mr >= (n + K->nr - 1) / K->nr;
+    const unsigned fp_mode = fm_fp_mode();
 #pragma omp parallel num_threads(nt) reduction(min : status)
     {
+        const unsigned own_mode = fm_fp_mode();
+        fm_fp_set_mode(fp_mode);
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
         int64_t i0 = 0, i1 = m, j0 = 0, j1 = n;
         if (by_rows)
@@ -197,6 +200,7 @@ static int FN(gemm_split)(const KSET *K, int packed, int64_t m, int64_t n, int64
         if (i1 > i0 && j1 > j0)
             status = FN(gemm_block)(K, packed, i0, i1, j0, j1, k, alpha, A, rsa, csa, B, rsb,
                                     csb, beta, C, rsc, csc, e);
+        fm_fp_set_mode(own_mode);
     }
 #endif
     return status;

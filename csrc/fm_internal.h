@@ -111,6 +111,24 @@ extern const fm_dew_kernel fm_dew_avx512;
 #endif
 #endif
 
+/* ---- floating-point mode --------------------------------------------------------------
+ * Training runs with subnormal numbers flushed to zero (x86's FTZ and DAZ bits, as
+ * TensorFlow trains): Adam's second moments of idle weights decay into the subnormal range,
+ * where every operation on them costs a microcode assist. fm_train sets the mode and
+ * restores the caller's; each parallel region copies the mode of the thread that opens it
+ * into its workers (and restores theirs), so results stay independent of the thread count.
+ * Elsewhere (the ops, predict, evaluate) the caller's mode holds. */
+#ifdef FM_X86
+#include <xmmintrin.h>
+#define FM_FP_FLUSH 0x8040u /* MXCSR: FTZ (bit 15) and DAZ (bit 6) */
+static inline unsigned fm_fp_mode(void) { return _mm_getcsr(); }
+static inline void fm_fp_set_mode(unsigned mode) { _mm_setcsr(mode); }
+#else
+#define FM_FP_FLUSH 0u
+static inline unsigned fm_fp_mode(void) { return 0; }
+static inline void fm_fp_set_mode(unsigned mode) { (void)mode; }
+#endif
+
 /* Counter-based uniform in [0, 1): the same (key, index) always gives the same number. */
 double fm_hash_uniform(uint64_t key, uint64_t index);
 

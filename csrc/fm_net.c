@@ -182,11 +182,15 @@ int fm_train(const fm_net *net, const fm_optim *opt, void *params, void *grads, 
         for (int64_t i = lo; i < hi; i++)
             if (order[i] < 0 || order[i] >= data->n) return FM_ERR_BADARG;
     }
-    return net->dtype == FM_FLOAT32
+    const unsigned fp_mode = fm_fp_mode(); /* subnormals flushed: see fm_internal.h */
+    fm_fp_set_mode(fp_mode | FM_FP_FLUSH);
+    status = net->dtype == FM_FLOAT32
                ? train_s(net, opt, params, grads, opt_state, iterations, work, batch_size, data,
                          order, first_batch, n_batches, seed, stats, n_threads)
                : train_d(net, opt, params, grads, opt_state, iterations, work, batch_size, data,
                          order, first_batch, n_batches, seed, stats, n_threads);
+    fm_fp_set_mode(fp_mode);
+    return status;
 }
 
 int fm_evaluate(const fm_net *net, const void *params, void *work, int64_t batch_size,

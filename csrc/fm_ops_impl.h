@@ -280,12 +280,16 @@ int FN(fm_optim_step)(REAL *P, REAL *G, REAL *S, int64_t n, const int64_t *offse
         return FM_OK;
     }
 #ifdef _OPENMP
+    const unsigned fp_mode = fm_fp_mode();
 #pragma omp parallel num_threads(nt)
     {
+        const unsigned own_mode = fm_fp_mode();
+        fm_fp_set_mode(fp_mode);
         const int64_t T = omp_get_num_threads(), id = omp_get_thread_num();
         const int64_t chunk = (n + T - 1) / T;
         const int64_t lo = id * chunk < n ? id * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
         EWK->update(P, G, S, n, lo, hi, opt, lr, t);
+        fm_fp_set_mode(own_mode);
     }
 #endif
     return FM_OK;

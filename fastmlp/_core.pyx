@@ -692,6 +692,16 @@ def shuffle(order, state):
 
 # ---- the engine ------------------------------------------------------------------------
 
+cdef int64_t _batches_per_epoch(object order, int64_t n, int64_t batch_size) except -1:
+    """Validates an epoch's ordering and batch size; returns the batches per epoch."""
+    if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.ndim != 1 \
+            or order.shape[0] != n or not order.flags.c_contiguous:
+        raise ValueError(f"order must be a C-contiguous int64 array of length {n}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return -(-int(n) // int(batch_size))  # Python ints: no overflow
+
+
 cdef class Engine:
     """The training engine: a network description, its flat parameters and optimizer state.
 
@@ -1022,12 +1032,7 @@ cdef class Engine:
         cdef int64_t it = self.iterations
         cdef list keep = []
         self._fill_data(&d, x, t, labels, sample_weight, keep)
-        if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.ndim != 1 \
-                or order.shape[0] != d.n or not order.flags.c_contiguous:
-            raise ValueError(f"order must be a C-contiguous int64 array of length {d.n}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        epoch = -(-int(d.n) // int(batch_size))  # batches per epoch (Python ints: no overflow)
+        epoch = _batches_per_epoch(order, d.n, batch_size)
         if first_batch < 0 or n_batches < 0 or \
                 (n_batches > 0 and int(first_batch) + int(n_batches) > epoch):
             raise ValueError(f"batches [{first_batch}, {int(first_batch) + int(n_batches)}) of "
@@ -1068,6 +1073,85 @@ cdef class Engine:
             self._store_totals(&s, totals)
         loss_sum, n_seen, num, den = self._stats_tuple(&s)
         return (int(status), loss_sum, n_seen, num, den, int(s.bad_batch))
+
+    def train_epochs(self, x, t, labels, sample_weight, order, rng_state, int64_t n_epochs,
+                     int64_t batch_size, seed):
+        """Trains ``n_epochs`` whole epochs in one call, for a fit that needs no Python
+        between epochs: each epoch first shuffles ``order`` with ``rng_state`` (as
+        :func:`shuffle` does; None keeps the order), then trains every batch as
+        :meth:`train` would, so the result is bitwise that of one :meth:`train` per epoch.
+
+        Returns (status, stats, bad_epoch, bad_batch): ``stats`` holds one row per completed
+        epoch, laid out as :meth:`new_totals`; status is 0 or STATUS_NONFINITE, when batch
+        ``bad_batch`` of epoch ``bad_epoch`` (counted from this call's first) was not applied
+        and the epochs before it are complete.
+        """
+        cdef fm_data d
+        cdef fm_stats s
+        cdef int status = FM_OK
+        cdef int64_t it = self.iterations
+        cdef list keep = []
+        self._fill_data(&d, x, t, labels, sample_weight, keep)
+        cdef int64_t nb = _batches_per_epoch(order, d.n, batch_size)
+        if n_epochs < 0:
+            raise ValueError(f"n_epochs must be >= 0, got {n_epochs}")
+        cdef uint64_t *rs = NULL
+        cdef uint64_t[::1] rv
+        if rng_state is not None:
+            if not isinstance(rng_state, np.ndarray) or rng_state.dtype != np.uint64 or \
+                    rng_state.shape != (4,):
+                raise ValueError("rng_state must be a uint64 numpy array of 4 words "
+                                 "(see seed_rng)")
+            if not order.flags.writeable:
+                raise ValueError("order must be writeable to be shuffled")
+            rv = rng_state
+            rs = &rv[0]
+        if batch_size > d.n > 0:
+            batch_size = d.n
+        cdef int nm = self.net.n_metrics
+        out = np.zeros((n_epochs, 2 + 2 * FM_MAX_METRICS), dtype=np.float64)
+        cdef double[:, ::1] ov = out
+        self._begin_training()
+        try:
+            work, shared = self._claim_work(batch_size)
+        except BaseException:
+            self._training = 0
+            raise
+        cdef cnp.ndarray oa = order, pa = self.params, ga = self.grads, sa = self.opt_state
+        cdef cnp.ndarray wa = work
+        cdef void *pp = cnp.PyArray_DATA(pa)
+        cdef void *gp = cnp.PyArray_DATA(ga)
+        cdef void *sp = cnp.PyArray_DATA(sa)
+        cdef void *wp = cnp.PyArray_DATA(wa)
+        cdef int64_t *op = <int64_t *>cnp.PyArray_DATA(oa)
+        cdef uint64_t sd = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        cdef int nt = self.n_threads
+        cdef int64_t e = 0, i
+        try:
+            with nogil:
+                while e < n_epochs:
+                    if rs != NULL and d.n > 1:
+                        fm_shuffle(op, d.n, rs)
+                    memset(&s, 0, sizeof(fm_stats))
+                    s.bad_batch = -1
+                    status = fm_train(&self.net, &self.opt, pp, gp, sp, &it, wp, batch_size,
+                                      &d, op, 0, nb, sd, &s, nt)
+                    if status != FM_OK:
+                        break
+                    ov[e, 0] = s.loss_sum
+                    ov[e, 1] = <double>s.n_seen
+                    for i in range(nm):
+                        ov[e, 2 + i] = s.metric_num[i]
+                        ov[e, 2 + FM_MAX_METRICS + i] = s.metric_den[i]
+                    e += 1
+        finally:
+            self._training = 0
+            if shared:
+                self._work_busy = 0
+        self.iterations = it
+        if status != FM_OK and status != FM_ERR_NONFINITE:
+            _check(status, "train")
+        return int(status), out[:e], int(e), int(s.bad_batch) if status != FM_OK else -1
 
     def evaluate(self, x, t, labels, sample_weight, int64_t batch_size):
         """Returns (loss_sum, n, metric_num, metric_den) over the whole data set."""

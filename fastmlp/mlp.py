@@ -583,7 +583,15 @@ class MLP:
         logs = {}
         self.stop_training = False
         cbs.call("on_train_begin", logs)
-        for epoch in range(initial_epoch, epochs):
+        first = initial_epoch
+        if (not verbose and val is None and cbs.callbacks == [cbs.history]
+                and chunk >= n_batches and hasattr(engine, "train_epochs")):
+            # short epochs and nothing to run between them but the History: whole epochs
+            # per engine call
+            self._sync_optimizer()
+            first, logs = self._fit_epochs(train, epochs, initial_epoch, n_batches, batch_size,
+                                           shuffle, order, rng_state, seed, names, chunk, cbs)
+        for epoch in range(first, epochs):
             cbs.call("on_epoch_begin", epoch, {})
             self._sync_optimizer()
             if shuffle:
@@ -623,6 +631,37 @@ class MLP:
             if self.stop_training:
                 break
         cbs.call("on_train_end", logs)
+
+    def _fit_epochs(self, train, epochs, initial_epoch, n_batches, batch_size, shuffle, order,
+                    rng_state, seed, names, chunk, cbs):
+        """Epochs of a fit with only a History to call, as runs of whole epochs per engine call
+        of about CHUNK_SECONDS (so Ctrl-C still lands): the same bits as one call per epoch.
+        Returns the next epoch and its logs; stops early, for the per-batch loop to go on,
+        once an epoch takes longer than CHUNK_SECONDS."""
+        engine = self._engine
+        per_call = max(1, chunk // n_batches)  # epochs in the first call
+        nm, mm = len(names), _core.MAX_METRICS
+        logs = {}
+        epoch = initial_epoch
+        while epoch < epochs:
+            count = min(per_call, epochs - epoch)
+            start = time.perf_counter()
+            status, stats, done, bad_batch = engine.train_epochs(
+                train.x, train.t, train.labels, train.weight, order,
+                rng_state if shuffle else None, count, batch_size, seed)
+            seconds = time.perf_counter() - start
+            for row in stats:
+                cbs.call("on_epoch_begin", epoch, {})
+                logs = _logs(names, float(row[0]), int(row[1]), row[2:2 + nm],
+                             row[2 + mm:2 + mm + nm])
+                cbs.call("on_epoch_end", epoch, logs)
+                epoch += 1
+            if status != 0:
+                self._nonfinite_loss(epoch, epochs, bad_batch, False)
+            if seconds > CHUNK_SECONDS * count:
+                break  # epochs too long for one call each: the per-batch loop goes on
+            per_call = max(1, _next_chunk(count, seconds))
+        return epoch, logs
 
     def _nonfinite_loss(self, epoch, epochs, bad_batch, terminate_on_nan):
         """Stops training (TerminateOnNaN) or raises for a NaN/inf batch loss."""

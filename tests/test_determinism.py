@@ -116,3 +116,67 @@ def test_training_bitwise_across_threads(rng, dtype, restore_threads):
     assert h1 == h2
     np.testing.assert_array_equal(p1, p2)
     assert e1 == e2
+
+
+def _fit_both_ways(x, y, dtype, **fit_kwargs):
+    from fastmlp.callbacks import Callback
+    from fastmlp.layers import Dense, Dropout
+    from fastmlp.models import Sequential
+
+    class EpochHook(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            pass
+
+    results = []
+    for callbacks in (None, [EpochHook()]):
+        model = Sequential([Dense(9, input_dim=x.shape[1], activation="tanh"), Dropout(0.1),
+                            Dense(1, activation="sigmoid")], seed=5, dtype=dtype)
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy", "mse"])
+        history = model.fit(x, y, verbose=0, callbacks=callbacks, **fit_kwargs)
+        results.append((model.get_weights(), history.history, history.epoch))
+    return results
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_whole_epoch_engine_calls_equal_one_call_per_epoch(data, dtype, shuffle):
+    # fit with nothing to call between epochs trains runs of whole epochs per engine call;
+    # with an epoch callback it makes one call per epoch: the same bits either way
+    x, y = data
+    (w1, h1, e1), (w2, h2, e2) = _fit_both_ways(x, y, dtype, epochs=7, batch_size=8,
+                                                shuffle=shuffle, initial_epoch=2)
+    assert same(w1, w2)
+    assert h1 == h2 and e1 == e2 == list(range(2, 7))
+    assert all(type(v) is float for values in h1.values() for v in values)
+
+
+@pytest.mark.parametrize("budget", [0.1, 1e-12])
+def test_whole_epoch_runs_follow_the_time_budget(data, monkeypatch, budget):
+    # the first run is 2 epochs; then either longer runs (0.1 s budget) or, once an epoch
+    # overruns the budget, one call per batch: the same bits as one call per epoch
+    import fastmlp.mlp as mlp
+    x, y = data
+    want = _fit_both_ways(x, y, np.float32, epochs=9, batch_size=8)[1]
+    reached = []
+    real = mlp.MLP._fit_epochs
+
+    def spy(self, *args):
+        out = real(self, *args)
+        reached.append(out[0])
+        return out
+
+    monkeypatch.setattr(mlp.MLP, "_fit_epochs", spy)
+    monkeypatch.setattr(mlp, "_batches_per_chunk", lambda units, batch_size: 16)
+    monkeypatch.setattr(mlp, "CHUNK_SECONDS", budget)
+    got = _fit_both_ways(x, y, np.float32, epochs=9, batch_size=8)[0]
+    assert reached == [9 if budget == 0.1 else 2]
+    assert same(got[0], want[0]) and got[1] == want[1] and got[2] == want[2]
+
+
+def test_training_leaves_the_callers_floating_point_mode(data):
+    # training flushes subnormals to zero and restores the caller's mode afterwards
+    x, y = data
+    tiny = np.float32(np.finfo(np.float32).tiny)
+    assert tiny / np.float32(4) != 0
+    train(x, y, seed=1)
+    assert tiny / np.float32(4) != 0  # still gradual underflow
+    assert np.float64(5e-324) * 1.0 != 0
