@@ -294,6 +294,38 @@ static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL
     }
 }
 
+/* dV += a * sign(V) + b * V (the gradient of an L1 + L2 penalty), a == 0 skipping the
+ * sign. */
+static void EW(penalty_grad)(REAL *dV, const REAL *V, int64_t len, REAL a, REAL b) {
+    if (a == 0)
+        for (int64_t i = 0; i < len; i++) dV[i] += b * V[i];
+    else
+        for (int64_t i = 0; i < len; i++) {
+            const REAL v = V[i];
+            const REAL sign = v > 0 ? (REAL)1 : (v < 0 ? (REAL)-1 : (REAL)0);
+            dV[i] += a * sign + b * v;
+        }
+}
+
+/* l1 * sum |V| + l2 * sum V^2 in double, each sum over 8 interleaved partial sums added in a
+ * fixed order at the end (vector code, and the same bits on every instruction set). */
+static double EW(penalty_sum)(const REAL *V, int64_t len, double l1, double l2) {
+    double s1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const int64_t body = len / 8 * 8;
+    if (l1 != 0)
+        for (int64_t i = 0; i < body; i += 8)
+            for (int k = 0; k < 8; k++) s1[k] += fabs((double)V[i + k]);
+    for (int64_t i = 0; i < body; i += 8)
+        for (int k = 0; k < 8; k++) s2[k] += (double)V[i + k] * (double)V[i + k];
+    for (int64_t i = body; i < len; i++) {
+        s1[0] += l1 != 0 ? fabs((double)V[i]) : 0.0;
+        s2[0] += (double)V[i] * (double)V[i];
+    }
+    const double a = ((s1[0] + s1[1]) + (s1[2] + s1[3])) + ((s1[4] + s1[5]) + (s1[6] + s1[7]));
+    const double b = ((s2[0] + s2[1]) + (s2[2] + s2[3])) + ((s2[4] + s2[5]) + (s2[6] + s2[7]));
+    return (l1 != 0 ? l1 * a : 0.0) + l2 * b;
+}
+
 /* The optimizer's update on elements [lo, hi) of P (n), G (n) and the state S (3n);
  * element-wise, so any split gives the same bits. */
 static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, int64_t hi,
@@ -394,7 +426,7 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
 }
 
 const KTYPE KERNEL = {EW(act_forward), EW(act_backward), EW(colsum), EW(bce_logits),
-                      EW(update)};
+                      EW(penalty_grad), EW(penalty_sum), EW(update)};
 
 #undef VEXP
 #undef VLOG1P_UNIT

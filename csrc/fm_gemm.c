@@ -16,8 +16,6 @@
 
 #include <stdlib.h>
 
-#define FM_CAT2(a, b) a##b
-#define FM_CAT(a, b) FM_CAT2(a, b)
 
 #define FM_GEMM_STACK_BYTES (32 * 1024) /* packing buffers up to this size live on the stack */
 #define FM_GEMM_ALIGN 64                /* bytes: packed panels start on cache lines */

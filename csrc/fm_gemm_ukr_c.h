@@ -8,8 +8,6 @@
  * aarch64). Every element of C sums its k products in index order; beta == 0 never reads C;
  * nothing outside the tile is read or written.
  */
-#define FM_CAT2(a, b) a##b
-#define FM_CAT(a, b) FM_CAT2(a, b)
 #define PFX(name) FM_CAT(KERNEL, FM_CAT(_, name))
 #define FM_INLINE static inline __attribute__((always_inline))
 

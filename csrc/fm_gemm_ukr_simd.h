@@ -17,8 +17,6 @@
  * never reads C. Nothing outside the tile's rows and columns is read or written. Packing
  * transposes in registers where a panel's elements are strided in memory.
  */
-#define FM_CAT2(a, b) a##b
-#define FM_CAT(a, b) FM_CAT2(a, b)
 #define PFX(name) FM_CAT(KERNEL, FM_CAT(_, name))
 #define FM_INLINE static inline __attribute__((always_inline))
 

@@ -58,6 +58,7 @@ FM_GEMM_KERNEL_TYPE(double, d)
  *  act_backward: dX = dY * act'(X) from Y = act(X) (m x n); dX may be dY.
  *  colsum:       db (n) = column sums of dZ (m x n).
  *  bce_logits:   the fused sigmoid + binary cross-entropy loss and its gradient (fm_loss).
+ *  penalty_grad: dV += a sign(V) + b V;  penalty_sum: l1 sum |V| + l2 sum V^2.
  *  update:       the optimizer's update of P, state S (3n) from G, on elements [lo, hi). */
 #define FM_EW_KERNEL_TYPE(R, P)                                                              \
     typedef struct {                                                                         \
@@ -67,6 +68,8 @@ FM_GEMM_KERNEL_TYPE(double, d)
         void (*colsum)(R *db, const R *dZ, int64_t m, int64_t n);                           \
         void (*bce_logits)(double *loss_sum, R *dZ, const R *Z, const R *Y, const R *T,      \
                            const R *w, int64_t m, int64_t n, double grad_scale);             \
+        void (*penalty_grad)(R *dV, const R *V, int64_t len, R a, R b);                     \
+        double (*penalty_sum)(const R *V, int64_t len, double l1, double l2);                \
         void (*update)(R *P, const R *G, R *S, int64_t n, int64_t lo, int64_t hi,           \
                        const fm_optim *o, double lr, int64_t t);                            \
     } fm_##P##ew_kernel;

@@ -12,8 +12,6 @@
 #include <math.h>
 #include <string.h>
 
-#define FM_CAT2(a, b) a##b
-#define FM_CAT(a, b) FM_CAT2(a, b)
 #define FM_ALIGN 64
 
 int fm_net_check(const fm_net *net) {
@@ -146,18 +144,22 @@ static int check_data(const fm_net *net, const fm_data *d) {
 #define REAL float
 #define FN(name) FM_CAT(name, _s)
 #define FMFN(name) FM_CAT(FM_CAT(fm_, name), _s)
+#define EWK (fm_kernels_get()->se)
 #include "fm_net_impl.h"
 #undef REAL
 #undef FN
 #undef FMFN
+#undef EWK
 
 #define REAL double
 #define FN(name) FM_CAT(name, _d)
 #define FMFN(name) FM_CAT(FM_CAT(fm_, name), _d)
+#define EWK (fm_kernels_get()->de)
 #include "fm_net_impl.h"
 #undef REAL
 #undef FN
 #undef FMFN
+#undef EWK
 
 int fm_train(const fm_net *net, const fm_optim *opt, void *params, void *grads, void *opt_state,
              int64_t *iterations, void *work, int64_t batch_size, const fm_data *data,

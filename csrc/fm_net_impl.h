@@ -93,19 +93,12 @@ static int FN(forward)(const fm_net *net, const REAL *P, const FN(ws) * w, int64
 static void FN(add_penalty_grad)(REAL *dV, const REAL *V, int64_t len, double l1, double l2,
                                  double pen_scale) {
     if (l1 == 0 && l2 == 0) return;
-    const REAL a = (REAL)(l1 * pen_scale), b = (REAL)(2 * l2 * pen_scale);
-    for (int64_t i = 0; i < len; i++)
-        dV[i] += a * (REAL)((V[i] > 0) - (V[i] < 0)) + b * V[i];
+    EWK->penalty_grad(dV, V, len, (REAL)(l1 * pen_scale), (REAL)(2 * l2 * pen_scale));
 }
 
 static double FN(penalty_of)(const REAL *V, int64_t len, double l1, double l2) {
     if (l1 == 0 && l2 == 0) return 0;
-    double s1 = 0, s2 = 0;
-    for (int64_t i = 0; i < len; i++) {
-        s1 += fabs((double)V[i]);
-        s2 += (double)V[i] * V[i];
-    }
-    return l1 * s1 + l2 * s2;
+    return EWK->penalty_sum(V, len, l1, l2);
 }
 
 /* The regularization term added to every batch loss. */
