@@ -11,7 +11,10 @@ parameter buffer while the engine exists, so layer-level ``get_weights`` /
 ``set_weights`` and the model's see the same numbers.
 """
 
+import contextlib
+import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -88,6 +91,26 @@ def _next_chunk(count, seconds):
     if seconds <= 0:
         return count * 2
     return max(1, min(int(count * CHUNK_SECONDS / seconds), count * 4))
+
+
+_TRAINING_LOCK = threading.Lock()
+_TRAINING = weakref.WeakSet()  # the models inside fit() or train_on_batch() now
+
+
+@contextlib.contextmanager
+def _training(model):
+    """Marks ``model`` as training for the block; refuses a second training call on it from
+    another thread (before it could touch the weights, or restore them under the first)."""
+    with _TRAINING_LOCK:
+        if model in _TRAINING:
+            raise RuntimeError("this model is already training in another thread; train one "
+                               "model from one thread at a time")
+        _TRAINING.add(model)
+    try:
+        yield
+    finally:
+        with _TRAINING_LOCK:
+            _TRAINING.discard(model)
 
 
 def _result(logs, return_dict):
@@ -556,18 +579,19 @@ class MLP:
         n_batches = -(-len(train) // batch_size)
         cbs = callbacks_module.CallbackList(
             callbacks, self, {"verbose": verbose, "epochs": epochs, "steps": n_batches})
-        rng_state = self._shuffle_state()
-        snapshot = (engine.params.copy(), engine.opt_state.copy(), engine.iterations,
-                    rng_state.copy())
-        try:
-            self._fit_loop(train, val, epochs, initial_epoch, batch_size, n_batches, verbose,
-                           shuffle, cbs)
-        except Exception:
-            engine.params[...] = snapshot[0]
-            engine.opt_state[...] = snapshot[1]
-            engine.iterations = snapshot[2]
-            rng_state[...] = snapshot[3]
-            raise
+        with _training(self):
+            rng_state = self._shuffle_state()
+            snapshot = (engine.params.copy(), engine.opt_state.copy(), engine.iterations,
+                        rng_state.copy())
+            try:
+                self._fit_loop(train, val, epochs, initial_epoch, batch_size, n_batches,
+                               verbose, shuffle, cbs)
+            except Exception:
+                engine.params[...] = snapshot[0]
+                engine.opt_state[...] = snapshot[1]
+                engine.iterations = snapshot[2]
+                rng_state[...] = snapshot[3]
+                raise
         self.history = cbs.history
         return cbs.history
 
@@ -685,12 +709,13 @@ class MLP:
         data = self._dataset(x, y, sample_weight)
         if class_weight is not None:
             data = data.with_class_weight(class_weight)
-        engine = self._prepare(len(data))
-        self._sync_optimizer()
-        order = np.arange(len(data), dtype=np.int64)
-        status, loss_sum, n, num, den, _ = engine.train(
-            data.x, data.t, data.labels, data.weight, order, 0, 1, len(data),
-            self._resolved_seed())
+        with _training(self):
+            engine = self._prepare(len(data))
+            self._sync_optimizer()
+            order = np.arange(len(data), dtype=np.int64)
+            status, loss_sum, n, num, den, _ = engine.train(
+                data.x, data.t, data.labels, data.weight, order, 0, 1, len(data),
+                self._resolved_seed())
         if status != 0:
             raise NonFiniteLossError("The loss of this batch is NaN or infinite; the step "
                                      "was not applied")

@@ -478,6 +478,53 @@ def test_predict_while_the_same_model_trains():
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
 
 
+def test_second_fit_of_a_training_model_is_refused_and_changes_nothing():
+    # while one fit runs (held inside an epoch callback), a fit or train_on_batch of the same
+    # model from another thread is refused at once, and the first fit ends exactly as it
+    # would alone (the refused call neither trains nor restores weights under it)
+    from fastmlp.callbacks import Callback
+    x, y = binary_data(400, 8)
+
+    class Hold(Callback):
+        def __init__(self, inside, release):
+            super().__init__()
+            self.inside, self.release = inside, release
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                self.inside.set()
+                assert self.release.wait(60)
+
+    def first_fit(model, inside, release):
+        model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[Hold(inside, release)])
+        return model.get_weights()
+
+    alone = small_model(n_in=8, seed=3)
+    e1, e2 = threading.Event(), threading.Event()
+    e2.set()
+    want = first_fit(alone, e1, e2)
+
+    model = small_model(n_in=8, seed=3)
+    inside, release = threading.Event(), threading.Event()
+    refusals = []
+
+    def intruder():
+        assert inside.wait(60)
+        try:
+            for call in (lambda: model.fit(x, y, epochs=1, verbose=0),
+                         lambda: model.train_on_batch(x[:8], y[:8])):
+                with pytest.raises(RuntimeError, match="another thread"):
+                    call()
+                refusals.append(True)
+        finally:
+            release.set()
+
+    got, _ = run_together([lambda: first_fit(model, inside, release), intruder])
+    assert refusals == [True, True]
+    assert same_weights(got, want)
+    model.fit(x, y, epochs=1, verbose=0)  # and the model trains again afterwards
+
+
 # ------------------------------------------------------------------ memory
 def test_fit_does_not_copy_a_float32_c_contiguous_data_set():
     x, y = binary_data(200_000, 16, dtype=np.float32)
