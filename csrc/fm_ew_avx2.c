@@ -12,6 +12,7 @@
 #pragma GCC target("avx2,fma")
 #endif
 
+#define FM_EW_HAS_FMA 1
 #define FM_EW_ISA avx2
 #include "fm_ew_inst.h"
 

@@ -13,6 +13,7 @@
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
 #endif
 
+#define FM_EW_HAS_FMA 1
 #define FM_EW_ISA avx512
 #include "fm_ew_inst.h"
 

@@ -326,6 +326,55 @@ static double EW(penalty_sum)(const REAL *V, int64_t len, double l1, double l2) 
     return (l1 != 0 ? l1 * a : 0.0) + l2 * b;
 }
 
+/* The GEMM kernels' multiply-add: fused where the instruction set has FMA, a product then a
+ * sum where not, so a row computed here has the bits the micro-kernels give it. */
+#if FM_EW_HAS_FMA
+#define MADD(a, b, c) FMA(a, b, c)
+#else
+#define MADD(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* One row of a product: c (n) := alpha * a (k, stride inc) @ B (k x n, row stride rsb, unit
+ * column stride) + beta * c (+ bias), every element summing its k products in index order
+ * and finished as the micro-kernels finish a tile. B is streamed a row segment at a time
+ * into accumulators that stay in L1: for one row of A, the micro-kernels' narrow column
+ * panels would walk B down its columns, a page per step. */
+static void EW(gemv_row)(int64_t n, int64_t k, REAL alpha, const REAL *a, int64_t inc,
+                         const REAL *B, int64_t rsb, REAL beta, REAL *c, const REAL *bias) {
+    enum { NB = 512 };
+    REAL acc[NB];
+    for (int64_t j0 = 0; j0 < n; j0 += NB) {
+        const int64_t nb = n - j0 < NB ? n - j0 : NB;
+        for (int64_t j = 0; j < nb; j++) acc[j] = 0;
+        int64_t p = 0;
+        for (; p + 4 <= k; p += 4) {
+            const REAL a0 = a[p * inc], a1 = a[(p + 1) * inc], a2 = a[(p + 2) * inc],
+                       a3 = a[(p + 3) * inc];
+            const REAL *b0 = B + p * rsb + j0, *b1 = b0 + rsb, *b2 = b1 + rsb, *b3 = b2 + rsb;
+            for (int64_t j = 0; j < nb; j++) {
+                REAL t = acc[j];
+                t = MADD(a0, b0[j], t);
+                t = MADD(a1, b1[j], t);
+                t = MADD(a2, b2[j], t);
+                t = MADD(a3, b3[j], t);
+                acc[j] = t;
+            }
+        }
+        for (; p < k; p++) {
+            const REAL a0 = a[p * inc], *b0 = B + p * rsb + j0;
+            for (int64_t j = 0; j < nb; j++) acc[j] = MADD(a0, b0[j], acc[j]);
+        }
+        REAL *cj = c + j0;
+        for (int64_t j = 0; j < nb; j++) {
+            REAL x = acc[j] * alpha;
+            if (beta != 0) x = MADD(beta, cj[j], x);
+            if (bias != NULL) x = x + bias[j0 + j];
+            cj[j] = x;
+        }
+    }
+}
+#undef MADD
+
 /* The optimizer's update on elements [lo, hi) of P (n), G (n) and the state S (3n);
  * element-wise, so any split gives the same bits. */
 static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, int64_t hi,
@@ -426,7 +475,8 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
 }
 
 const KTYPE KERNEL = {EW(act_forward), EW(act_backward), EW(colsum), EW(bce_logits),
-                      EW(penalty_grad), EW(penalty_sum), EW(update)};
+                      EW(penalty_grad), EW(penalty_sum), EW(gemv_row),
+                      EW(update)};
 
 #undef VEXP
 #undef VLOG1P_UNIT

@@ -1,5 +1,9 @@
 /* fm_ew_inst.h - instantiates the element-wise kernels (fm_ew_impl.h) for float32 and float64
- * as the tables fm_sew_<FM_EW_ISA> and fm_dew_<FM_EW_ISA>; FM_EW_ISA is set by the includer. */
+ * as the tables fm_sew_<FM_EW_ISA> and fm_dew_<FM_EW_ISA>; FM_EW_ISA is set by the includer,
+ * and FM_EW_HAS_FMA to 1 where its instruction set has fused multiply-add. */
+#ifndef FM_EW_HAS_FMA
+#define FM_EW_HAS_FMA 0
+#endif
 #include <math.h>
 #include <string.h>
 
@@ -9,6 +13,7 @@
 #define KERNEL FM_CAT(fm_sew_, FM_EW_ISA)
 #define FM_EW_FLOAT 1
 #define EXP expf
+#define FMA fmaf
 #define EXPM1 expm1f
 #define LOG1P log1pf
 #define TANH tanhf
@@ -21,6 +26,7 @@
 #undef KERNEL
 #undef FM_EW_FLOAT
 #undef EXP
+#undef FMA
 #undef EXPM1
 #undef LOG1P
 #undef TANH
@@ -33,6 +39,7 @@
 #define KERNEL FM_CAT(fm_dew_, FM_EW_ISA)
 #define FM_EW_FLOAT 0
 #define EXP exp
+#define FMA fma
 #define EXPM1 expm1
 #define LOG1P log1p
 #define TANH tanh
@@ -45,6 +52,7 @@
 #undef KERNEL
 #undef FM_EW_FLOAT
 #undef EXP
+#undef FMA
 #undef EXPM1
 #undef LOG1P
 #undef TANH

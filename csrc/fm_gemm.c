@@ -37,6 +37,11 @@ static int64_t fm_gemm_even(int64_t len, int64_t max, int64_t unit) {
     return b < max ? b : max;
 }
 
+/* Products of at most FM_GEMM_ROW_M rows and at least FM_GEMM_ROW_N columns, B unpacked,
+ * stream B a row at a time (gemv_row) instead of walking the micro-kernels' column panels. */
+#define FM_GEMM_ROW_M 2
+#define FM_GEMM_ROW_N 64
+
 /* Thread t's share [lo, hi) of [0, len), in whole units (the last unit may be partial). */
 static void fm_gemm_share(int64_t len, int64_t unit, int t, int nt, int64_t *lo, int64_t *hi) {
     const int64_t units = (len + unit - 1) / unit, per = units / nt, extra = units % nt;
@@ -52,24 +57,32 @@ static int fm_act_rowwise(int act) { return act == FM_ACT_SOFTMAX; }
 #define FN(name) FM_CAT(fm_s, name)
 #define KSET fm_sgemm_kernel
 #define KSEL(table) ((table)->s)
+#define EWSEL(table) ((table)->se)
+#define EWSET fm_sew_kernel
 #define ACT fm_act_forward_s
 #include "fm_gemm_driver.h"
 #undef REAL
 #undef FN
 #undef KSET
 #undef KSEL
+#undef EWSEL
+#undef EWSET
 #undef ACT
 
 #define REAL double
 #define FN(name) FM_CAT(fm_d, name)
 #define KSET fm_dgemm_kernel
 #define KSEL(table) ((table)->d)
+#define EWSEL(table) ((table)->de)
+#define EWSET fm_dew_kernel
 #define ACT fm_act_forward_d
 #include "fm_gemm_driver.h"
 #undef REAL
 #undef FN
 #undef KSET
 #undef KSEL
+#undef EWSEL
+#undef EWSET
 #undef ACT
 
 int fm_gemm_blocking(int arch, int dtype, int64_t out[8]) {

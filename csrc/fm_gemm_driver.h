@@ -1,4 +1,5 @@
-/* fm_gemm_driver.h - typed body of fm_gemm.c (REAL, FN, KSET, KSEL, ACT set by the includer). */
+/* fm_gemm_driver.h - typed body of fm_gemm.c (REAL, FN, KSET, KSEL, EWSET, EWSEL, ACT set by the
+ * includer). */
 
 /* The epilogue of a product, applied to each tile of C once its last k-panel is added. */
 typedef struct {
@@ -163,6 +164,16 @@ static int FN(gemm_block)(const KSET *K, int packed, int64_t i0, int64_t i1, int
     if (packed)
         return FN(gemm_packed_run)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb,
                                    beta, c, rsc, csc, &eb);
+    if (i1 - i0 <= FM_GEMM_ROW_M && j1 - j0 >= FM_GEMM_ROW_N && csb == 1 && csc == 1) {
+        /* a row or two of A: B streamed row by row (fm_ew_impl.h, gemv_row) */
+        const EWSET *ew = EWSEL(fm_kernels_get());
+        for (int64_t r = 0; r < i1 - i0; r++) {
+            ew->gemv_row(j1 - j0, k, alpha, a + r * rsa, csa, b, rsb, beta, c + r * rsc,
+                         eb.bias);
+            if (eb.tile_act) FN(gemm_epi_act)(&eb, c, rsc, r, 0, 1, j1 - j0);
+        }
+        return FM_OK;
+    }
     if (csb == 1)
         FN(gemm_sup)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
                      &eb, NULL);

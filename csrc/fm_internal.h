@@ -59,6 +59,8 @@ FM_GEMM_KERNEL_TYPE(double, d)
  *  colsum:       db (n) = column sums of dZ (m x n).
  *  bce_logits:   the fused sigmoid + binary cross-entropy loss and its gradient (fm_loss).
  *  penalty_grad: dV += a sign(V) + b V;  penalty_sum: l1 sum |V| + l2 sum V^2.
+ *  gemv_row:     one row of a GEMM with the micro-kernels' arithmetic (fm_gemm.c's path for
+ *                products of one row).
  *  update:       the optimizer's update of P, state S (3n) from G, on elements [lo, hi). */
 #define FM_EW_KERNEL_TYPE(R, P)                                                              \
     typedef struct {                                                                         \
@@ -70,6 +72,8 @@ FM_GEMM_KERNEL_TYPE(double, d)
                            const R *w, int64_t m, int64_t n, double grad_scale);             \
         void (*penalty_grad)(R *dV, const R *V, int64_t len, R a, R b);                     \
         double (*penalty_sum)(const R *V, int64_t len, double l1, double l2);                \
+        void (*gemv_row)(int64_t n, int64_t k, R alpha, const R *a, int64_t inc, const R *B, \
+                         int64_t rsb, R beta, R *c, const R *bias);                          \
         void (*update)(R *P, const R *G, R *S, int64_t n, int64_t lo, int64_t hi,           \
                        const fm_optim *o, double lr, int64_t t);                            \
     } fm_##P##ew_kernel;

@@ -111,6 +111,30 @@ def test_naive_reference_agrees(arch, rng, dtype):
     assert_close(c, want, dtype, k=41, mag=ref.gemm_magnitude(a, b), msg="vs fm_gemm_ref")
 
 
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.5, 1.5)])
+def test_one_row_products_have_the_bits_of_the_tiles(arch, rng, dtype, alpha, beta):
+    # products of one or two rows stream B row by row instead of running the micro-kernel;
+    # each row must come out exactly as the same row of a larger product does
+    for n, k in [(64, 1), (257, 19), (1100, 37), (700, 600)]:
+        a, b, c = operands(rng, 9, n, k, dtype)
+        whole = c.copy()
+        core().gemm(a, b, whole, alpha, beta)
+        for rows in (slice(0, 1), slice(3, 5), slice(8, 9)):
+            part = c[rows].copy()
+            core().gemm(a[rows], b, part, alpha, beta)
+            np.testing.assert_array_equal(part, whole[rows], err_msg=f"{arch} n={n} k={k}")
+    # and through the dense layer's fused bias and activation
+    x, w = rand(rng, (6, 33), dtype), rand(rng, (33, 130), dtype)
+    bias = rand(rng, 130, dtype)
+    for act in ("relu", "sigmoid", "tanh", "softmax"):
+        y_all = np.empty((6, 130), dtype)
+        core().dense_forward(x, w, bias, core().ACTIVATIONS[act], 0.0, None, y_all)
+        for r in range(6):
+            y_one = np.empty((1, 130), dtype)
+            core().dense_forward(x[r:r + 1], w, bias, core().ACTIVATIONS[act], 0.0, None, y_one)
+            np.testing.assert_array_equal(y_one[0], y_all[r], err_msg=f"{arch} {act} row {r}")
+
+
 # ------------------------------------------------------------------ alpha and beta
 ALPHA_BETA = [(1.0, 0.0), (1.0, 1.0), (-2.0, 0.5), (0.0, 3.0), (0.0, 0.0), (0.25, -1.0)]
 
