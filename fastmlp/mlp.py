@@ -527,7 +527,9 @@ class MLP:
         Each epoch shuffles the rows (if ``shuffle``) and the engine trains
         runs of mini-batches (the last one partial) in C, returning to Python
         about every 0.1 s (see ``CHUNK_SECONDS``) for the progress bar, the
-        callbacks and Ctrl-C; per-batch callbacks get one batch per run.
+        callbacks and Ctrl-C; per-batch callbacks get one batch per run. With
+        nothing to run between epochs (``verbose=0``, no validation, no
+        callbacks) a run spans whole epochs, shuffles included: the same bits.
 
         Args:
             x: features, ``(n_samples, n_features)``: an array of any real
