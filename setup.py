@@ -88,10 +88,13 @@ class BuildExt(build_ext):
             compile_args += ["/O2"]
             omp = ["/openmp"]
         else:
-            # no FMA contraction: the element-wise kernels, compiled once per instruction set,
-            # then give the same bits on every CPU (the GEMM kernels use FMA explicitly)
+            # No FMA contraction: the element-wise kernels, compiled once per instruction set,
+            # then give the same bits on every CPU (the GEMM kernels use FMA explicitly).
+            # No trapping math (clang's default; results unchanged, the engine never enables
+            # FP traps): selects such as x > 0 ? x : 0 may then become vector blends without
+            # AVX-512's masks. -fopenmp-simd: the "omp simd" loop pragmas, no runtime.
             compile_args += ["-O3", "-fno-math-errno", "-ffp-contract=off",
-                             "-Wno-unused-function"]
+                             "-fno-trapping-math", "-fopenmp-simd", "-Wno-unused-function"]
             omp = ["-fopenmp"]
         if not _switch("FASTMLP_NO_OPENMP") and _compiles(self.compiler, OPENMP_PROBE, omp,
                                                           link=True):

@@ -87,6 +87,27 @@ static void EW(softmax_row)(REAL *y, const REAL *x, int64_t n) {
     for (int64_t j = 0; j < n; j++) y[j] *= inv;
 }
 
+static inline REAL EW(hard_sigmoid)(REAL x) {
+    const REAL v = x / (REAL)6 + (REAL)0.5;
+    return v < 0 ? (REAL)0 : (v > 1 ? (REAL)1 : v);
+}
+
+/* Y[i] = EXPR for every i, EXPR in terms of x = X[i]: a loop on one pointer when Y is X (in
+ * place: a loop on two would fail the compiler's overlap check and run scalar), else on two
+ * (callers pass Y == X or disjoint arrays, which FM_SIMD asserts). */
+#define EW_MAP(EXPR)                                                                         \
+    if ((const REAL *)Y == X) {                                                              \
+        FM_SIMD for (int64_t i = 0; i < len; i++) {                                          \
+            const REAL x = Y[i];                                                             \
+            Y[i] = (EXPR);                                                                   \
+        }                                                                                    \
+    } else {                                                                                 \
+        FM_SIMD for (int64_t i = 0; i < len; i++) {                                          \
+            const REAL x = X[i];                                                             \
+            Y[i] = (EXPR);                                                                   \
+        }                                                                                    \
+    }
+
 static void EW(act_forward)(REAL *Y, const REAL *X, int64_t m, int64_t n, int act,
                             double alpha) {
     /* forward: Y = act(X), element-wise (softmax: per row, max subtracted) */
@@ -97,31 +118,19 @@ static void EW(act_forward)(REAL *Y, const REAL *X, int64_t m, int64_t n, int ac
         if (Y != X)
             for (int64_t i = 0; i < len; i++) Y[i] = X[i];
         break;
-    case FM_ACT_RELU:
-        for (int64_t i = 0; i < len; i++) Y[i] = X[i] > 0 ? X[i] : (REAL)0;
-        break;
-    case FM_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < len; i++) Y[i] = X[i] > 0 ? X[i] : a * X[i];
-        break;
+    case FM_ACT_RELU: EW_MAP(x > 0 ? x : (REAL)0) break;
+    case FM_ACT_LEAKY_RELU: EW_MAP(x > 0 ? x : a * x) break;
     case FM_ACT_ELU:
         for (int64_t i = 0; i < len; i++) Y[i] = X[i] > 0 ? X[i] : a * EXPM1(X[i]);
         break;
-    case FM_ACT_SIGMOID: /* blocks of 16 through a padded copy: vector code even for a
-                          * handful of outputs */
-        for (int64_t i0 = 0; i0 < len; i0 += 16) {
-            const int64_t cnt = len - i0 < 16 ? len - i0 : 16;
-            REAL xb[16], yb[16];
-            for (int64_t k = 0; k < 16; k++) xb[k] = k < cnt ? X[i0 + k] : (REAL)0;
-            for (int64_t k = 0; k < 16; k++) yb[k] = EW(sigmoid)(xb[k]);
-            for (int64_t k = 0; k < cnt; k++) Y[i0 + k] = yb[k];
-        }
+#if FM_EW_FLOAT
+    case FM_ACT_SIGMOID: EW_MAP(EW(sigmoid)(x)) break;
+#else
+    case FM_ACT_SIGMOID:
+        for (int64_t i = 0; i < len; i++) Y[i] = EW(sigmoid)(X[i]);
         break;
-    case FM_ACT_HARD_SIGMOID:
-        for (int64_t i = 0; i < len; i++) {
-            const REAL v = X[i] / (REAL)6 + (REAL)0.5;
-            Y[i] = v < 0 ? (REAL)0 : (v > 1 ? (REAL)1 : v);
-        }
-        break;
+#endif
+    case FM_ACT_HARD_SIGMOID: EW_MAP(EW(hard_sigmoid)(x)) break;
     case FM_ACT_TANH:
         for (int64_t i = 0; i < len; i++) Y[i] = TANH(X[i]);
         break;
@@ -137,14 +146,28 @@ static void EW(act_forward)(REAL *Y, const REAL *X, int64_t m, int64_t n, int ac
             Y[i] = X[i] > 0 ? (REAL)SELU_SCALE * X[i]
                             : (REAL)(SELU_SCALE * SELU_ALPHA) * EXPM1(X[i]);
         break;
-    case FM_ACT_SOFTSIGN:
-        for (int64_t i = 0; i < len; i++) Y[i] = X[i] / ((REAL)1 + FABS(X[i]));
-        break;
+    case FM_ACT_SOFTSIGN: EW_MAP(x / ((REAL)1 + FABS(x))) break;
     case FM_ACT_EXPONENTIAL:
         for (int64_t i = 0; i < len; i++) Y[i] = EXP(X[i]);
         break;
     }
 }
+#undef EW_MAP
+
+/* dX[i] = EXPR for every i, in terms of g = dY[i] and y = Y[i]: as EW_MAP, one pointer for
+ * the gradient when dX is dY. */
+#define EW_MAP2(EXPR)                                                                        \
+    if ((const REAL *)dX == dY) {                                                            \
+        FM_SIMD for (int64_t i = 0; i < len; i++) {                                          \
+            const REAL g = dX[i], y = Y[i];                                                  \
+            dX[i] = (EXPR);                                                                  \
+        }                                                                                    \
+    } else {                                                                                 \
+        FM_SIMD for (int64_t i = 0; i < len; i++) {                                          \
+            const REAL g = dY[i], y = Y[i];                                                  \
+            dX[i] = (EXPR);                                                                  \
+        }                                                                                    \
+    }
 
 static void EW(act_backward)(REAL *dX, const REAL *dY, const REAL *Y, int64_t m, int64_t n,
                              int act, double alpha) {
@@ -156,36 +179,13 @@ static void EW(act_backward)(REAL *dX, const REAL *dY, const REAL *Y, int64_t m,
         if (dX != dY)
             for (int64_t i = 0; i < len; i++) dX[i] = dY[i];
         break;
-    case FM_ACT_RELU:
-        for (int64_t i = 0; i < len; i++) {
-            const REAL g = dY[i];
-            dX[i] = Y[i] > 0 ? g : (REAL)0;
-        }
-        break;
-    case FM_ACT_LEAKY_RELU:
-        for (int64_t i = 0; i < len; i++) {
-            const REAL g = dY[i];
-            dX[i] = Y[i] > 0 ? g : a * g;
-        }
-        break;
+    case FM_ACT_RELU: EW_MAP2(y > 0 ? g : (REAL)0) break;
+    case FM_ACT_LEAKY_RELU: EW_MAP2(y > 0 ? g : a * g) break;
     case FM_ACT_ELU: /* y = a (e^x - 1) for x <= 0, so dy/dx = y + a */
-        for (int64_t i = 0; i < len; i++) {
-            const REAL g = dY[i], y = Y[i];
-            dX[i] = y > 0 ? g : g * (y + a);
-        }
-        break;
-    case FM_ACT_SIGMOID:
-        for (int64_t i = 0; i < len; i++) dX[i] = dY[i] * Y[i] * ((REAL)1 - Y[i]);
-        break;
-    case FM_ACT_HARD_SIGMOID:
-        for (int64_t i = 0; i < len; i++) {
-            const REAL g = dY[i] / (REAL)6, y = Y[i];
-            dX[i] = (y > 0 && y < 1) ? g : (REAL)0;
-        }
-        break;
-    case FM_ACT_TANH:
-        for (int64_t i = 0; i < len; i++) dX[i] = dY[i] * ((REAL)1 - Y[i] * Y[i]);
-        break;
+        EW_MAP2(y > 0 ? g : g * (y + a)) break;
+    case FM_ACT_SIGMOID: EW_MAP2(g * y * ((REAL)1 - y)) break;
+    case FM_ACT_HARD_SIGMOID: EW_MAP2((y > 0 && y < 1) ? g / (REAL)6 : (REAL)0) break;
+    case FM_ACT_TANH: EW_MAP2(g * ((REAL)1 - y * y)) break;
     case FM_ACT_SOFTPLUS: /* sigmoid(x) = 1 - e^-y */
         for (int64_t i = 0; i < len; i++) dX[i] = -dY[i] * EXPM1(-Y[i]);
         break;
@@ -200,22 +200,14 @@ static void EW(act_backward)(REAL *dX, const REAL *dY, const REAL *Y, int64_t m,
         }
         break;
     case FM_ACT_SELU:
-        for (int64_t i = 0; i < len; i++) {
-            const REAL g = dY[i], y = Y[i];
-            dX[i] = y > 0 ? g * (REAL)SELU_SCALE : g * (y + (REAL)(SELU_SCALE * SELU_ALPHA));
-        }
+        EW_MAP2(y > 0 ? g * (REAL)SELU_SCALE : g * (y + (REAL)(SELU_SCALE * SELU_ALPHA)))
         break;
     case FM_ACT_SOFTSIGN: /* 1 / (1 + |x|)^2 = (1 - |y|)^2 */
-        for (int64_t i = 0; i < len; i++) {
-            const REAL t = (REAL)1 - FABS(Y[i]);
-            dX[i] = dY[i] * t * t;
-        }
-        break;
-    case FM_ACT_EXPONENTIAL:
-        for (int64_t i = 0; i < len; i++) dX[i] = dY[i] * Y[i];
-        break;
+        EW_MAP2(g * (((REAL)1 - FABS(y)) * ((REAL)1 - FABS(y)))) break;
+    case FM_ACT_EXPONENTIAL: EW_MAP2(g * y) break;
     }
 }
+#undef EW_MAP2
 
 /* Column sums of cb columns from j0 of dZ (m >= 1 rows, row stride n) into db; with cb a
  * compile-time constant once inlined, the accumulator stays in registers. */
@@ -270,7 +262,7 @@ static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL
                 zb[k] = k0 + k < cnt ? Z[e0 + k0 + k] : (REAL)0;
                 tb[k] = k0 + k < cnt ? T[e0 + k0 + k] : (REAL)0;
             }
-            for (int64_t k = 0; k < 16; k++) {
+            FM_SIMD for (int64_t k = 0; k < 16; k++) {
                 const REAL z = zb[k], t = tb[k];
                 el[k0 + k] = (z > 0 ? z : (REAL)0) - z * t + VLOG1P_UNIT(VEXP(-FABS(z)));
             }

@@ -19,6 +19,14 @@
 #define SELU_ALPHA 1.6732632423543772848170429916717
 #define SELU_SCALE 1.0507009873554804934193349852946
 
+/* Before a loop whose iterations are independent: vectorise it (OpenMP's simd construct;
+ * the build passes -fopenmp-simd, which needs no OpenMP runtime). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FM_SIMD _Pragma("omp simd")
+#else
+#define FM_SIMD
+#endif
+
 /* Element-wise passes below this many elements run on one thread. */
 #define FM_ELEMWISE_PARALLEL_MIN ((int64_t)1 << 16)
 
