@@ -202,6 +202,13 @@ int FN(fm_metric)(double *num, double *den, const REAL *Y, const REAL *T, const 
         return FM_ERR_BADARG;
     const int sparse = metric == FM_METRIC_SPARSE_CATEGORICAL_ACC;
     if (m > 0 && (Y == NULL || (sparse ? labels == NULL : T == NULL))) return FM_ERR_BADARG;
+    if (metric == FM_METRIC_BINARY_ACC && n == 1 && w == NULL) { /* one output: a count */
+        int64_t hits = 0;
+        for (int64_t i = 0; i < m; i++) hits += (Y[i] > (REAL)0.5) == (T[i] > (REAL)0.5);
+        *num += (double)hits;
+        *den += (double)m;
+        return FM_OK;
+    }
     double s = 0, ws = 0;
     for (int64_t i = 0; i < m; i++) {
         const REAL *y = Y + i * n, *t = sparse ? NULL : T + i * n;
