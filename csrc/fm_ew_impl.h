@@ -203,7 +203,7 @@ static void EW(act_backward)(REAL *dX, const REAL *dY, const REAL *Y, int64_t m,
         EW_MAP2(y > 0 ? g * (REAL)SELU_SCALE : g * (y + (REAL)(SELU_SCALE * SELU_ALPHA)))
         break;
     case FM_ACT_SOFTSIGN: /* 1 / (1 + |x|)^2 = (1 - |y|)^2 */
-        EW_MAP2(g * (((REAL)1 - FABS(y)) * ((REAL)1 - FABS(y)))) break;
+        EW_MAP2(g * ((REAL)1 - FABS(y)) * ((REAL)1 - FABS(y))) break;
     case FM_ACT_EXPONENTIAL: EW_MAP2(g * y) break;
     }
 }

@@ -185,6 +185,14 @@ int fm_train(const fm_net *net, const fm_optim *opt, void *params, void *grads, 
             if (order[i] < 0 || order[i] >= data->n) return FM_ERR_BADARG;
     }
     const unsigned fp_mode = fm_fp_mode(); /* subnormals flushed: see fm_internal.h */
+#ifdef _OPENMP
+    /* A thread starts with its creator's mode: start the team's threads (if this is their
+     * first region) before flushing, so that they keep the caller's mode afterwards. */
+    if (n_threads > 1) {
+#pragma omp parallel num_threads(n_threads)
+        (void)0;
+    }
+#endif
     fm_fp_set_mode(fp_mode | FM_FP_FLUSH);
     status = net->dtype == FM_FLOAT32
                ? train_s(net, opt, params, grads, opt_state, iterations, work, batch_size, data,

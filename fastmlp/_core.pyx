@@ -749,7 +749,7 @@ cdef class Engine:
             raise ValueError(f"every layer width must be >= 1, got {widths}")
         # The C engine sizes its buffers with int64 products: a network whose parameters
         # could not exist (a Dense(10**12), say) is refused before anything is allocated.
-        n_params = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+        n_params = sum(a * b + b for a, b in zip(widths, widths[1:]))
         _check_bytes(n_params * (2 + FM_OPT_STATE_SLOTS) * self.dtype.itemsize,
                      f"the parameters of a network of widths {widths}")
         self._units = np.ascontiguousarray(widths, dtype=np.int64)
@@ -1043,6 +1043,8 @@ cdef class Engine:
         if totals is not None:
             self._load_totals(&s, totals)
         s.bad_batch = -1
+        # everything that can raise comes before the engine is marked busy
+        cdef uint64_t sd = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         self._begin_training()
         try:
             work, shared = self._claim_work(batch_size)
@@ -1056,7 +1058,6 @@ cdef class Engine:
         cdef void *sp = cnp.PyArray_DATA(sa)
         cdef void *wp = cnp.PyArray_DATA(wa)
         cdef const int64_t *op = <const int64_t *>cnp.PyArray_DATA(oa)
-        cdef uint64_t sd = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         cdef int nt = self.n_threads
         try:
             with nogil:
@@ -1075,7 +1076,7 @@ cdef class Engine:
         return (int(status), loss_sum, n_seen, num, den, int(s.bad_batch))
 
     def train_epochs(self, x, t, labels, sample_weight, order, rng_state, int64_t n_epochs,
-                     int64_t batch_size, seed):
+                     int64_t batch_size, seed, out=None):
         """Trains ``n_epochs`` whole epochs in one call, for a fit that needs no Python
         between epochs: each epoch first shuffles ``order`` with ``rng_state`` (as
         :func:`shuffle` does; None keeps the order), then trains every batch as
@@ -1084,7 +1085,9 @@ cdef class Engine:
         Returns (status, stats, bad_epoch, bad_batch): ``stats`` holds one row per completed
         epoch, laid out as :meth:`new_totals`; status is 0 or STATUS_NONFINITE, when batch
         ``bad_batch`` of epoch ``bad_epoch`` (counted from this call's first) was not applied
-        and the epochs before it are complete.
+        and the epochs before it are complete. ``out``, a float64 array of shape
+        (n_epochs, len(new_totals())), receives the rows in place (they survive an exception
+        raised as the call returns, such as KeyboardInterrupt).
         """
         cdef fm_data d
         cdef fm_stats s
@@ -1109,8 +1112,15 @@ cdef class Engine:
         if batch_size > d.n > 0:
             batch_size = d.n
         cdef int nm = self.net.n_metrics
-        out = np.zeros((n_epochs, 2 + 2 * FM_MAX_METRICS), dtype=np.float64)
+        if out is None:
+            out = np.zeros((n_epochs, 2 + 2 * FM_MAX_METRICS), dtype=np.float64)
+        elif not isinstance(out, np.ndarray) or out.dtype != np.float64 or \
+                out.shape != (n_epochs, 2 + 2 * FM_MAX_METRICS):
+            raise ValueError(f"out must be a float64 array of shape "
+                             f"{(n_epochs, 2 + 2 * FM_MAX_METRICS)}")
         cdef double[:, ::1] ov = out
+        # everything that can raise comes before the engine is marked busy
+        cdef uint64_t sd = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         self._begin_training()
         try:
             work, shared = self._claim_work(batch_size)
@@ -1124,7 +1134,6 @@ cdef class Engine:
         cdef void *sp = cnp.PyArray_DATA(sa)
         cdef void *wp = cnp.PyArray_DATA(wa)
         cdef int64_t *op = <int64_t *>cnp.PyArray_DATA(oa)
-        cdef uint64_t sd = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
         cdef int nt = self.n_threads
         cdef int64_t e = 0, i
         try:

@@ -94,23 +94,30 @@ def _next_chunk(count, seconds):
 
 
 _TRAINING_LOCK = threading.Lock()
-_TRAINING = weakref.WeakSet()  # the models inside fit() or train_on_batch() now
+_TRAINING = weakref.WeakKeyDictionary()  # model -> [thread id, depth] inside fit() and co.
 
 
 @contextlib.contextmanager
 def _training(model):
-    """Marks ``model`` as training for the block; refuses a second training call on it from
-    another thread (before it could touch the weights, or restore them under the first)."""
+    """Marks ``model`` as training for the block; refuses a training call on it from another
+    thread meanwhile (before it could touch the weights, or restore them under the first).
+    The training thread itself may nest calls (a callback's train_on_batch)."""
+    me = threading.get_ident()
     with _TRAINING_LOCK:
-        if model in _TRAINING:
+        owner = _TRAINING.get(model)
+        if owner is not None and owner[0] != me:
             raise RuntimeError("this model is already training in another thread; train one "
                                "model from one thread at a time")
-        _TRAINING.add(model)
+        if owner is None:
+            _TRAINING[model] = owner = [me, 0]
+        owner[1] += 1
     try:
         yield
     finally:
         with _TRAINING_LOCK:
-            _TRAINING.discard(model)
+            owner[1] -= 1
+            if owner[1] == 0:
+                del _TRAINING[model]
 
 
 def _result(logs, return_dict):
@@ -610,7 +617,8 @@ class MLP:
         self.stop_training = False
         cbs.call("on_train_begin", logs)
         first = initial_epoch
-        if (not verbose and val is None and cbs.callbacks == [cbs.history]
+        if (not verbose and val is None and len(cbs.callbacks) == 1
+                and type(cbs.history) is callbacks_module.History
                 and chunk >= n_batches and hasattr(engine, "train_epochs")):
             # short epochs and nothing to run between them but the History: whole epochs
             # per engine call
@@ -669,19 +677,29 @@ class MLP:
         nm, mm = len(names), _core.MAX_METRICS
         logs = {}
         epoch = initial_epoch
-        while epoch < epochs:
-            count = min(per_call, epochs - epoch)
-            start = time.perf_counter()
-            status, stats, done, bad_batch = engine.train_epochs(
-                train.x, train.t, train.labels, train.weight, order,
-                rng_state if shuffle else None, count, batch_size, seed)
-            seconds = time.perf_counter() - start
-            for row in stats:
+        def record(rows):
+            nonlocal epoch, logs
+            for row in rows:
                 cbs.call("on_epoch_begin", epoch, {})
                 logs = _logs(names, float(row[0]), int(row[1]), row[2:2 + nm],
                              row[2 + mm:2 + mm + nm])
                 cbs.call("on_epoch_end", epoch, logs)
                 epoch += 1
+
+        while epoch < epochs:
+            count = min(per_call, epochs - epoch)
+            rows = np.zeros((count, 2 + 2 * mm))
+            first_iteration = engine.iterations
+            start = time.perf_counter()
+            try:
+                status, stats, done, bad_batch = engine.train_epochs(
+                    train.x, train.t, train.labels, train.weight, order,
+                    rng_state if shuffle else None, count, batch_size, seed, rows)
+            except KeyboardInterrupt:  # raised as the call returned: keep its epochs' logs
+                record(rows[:(engine.iterations - first_iteration) // n_batches])
+                raise
+            seconds = time.perf_counter() - start
+            record(stats)
             if status != 0:
                 self._nonfinite_loss(epoch, epochs, bad_batch, False)
             if seconds > CHUNK_SECONDS * count:

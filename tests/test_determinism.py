@@ -180,3 +180,78 @@ def test_training_leaves_the_callers_floating_point_mode(data):
     train(x, y, seed=1)
     assert tiny / np.float32(4) != 0  # still gradual underflow
     assert np.float64(5e-324) * 1.0 != 0
+
+
+def test_a_history_subclass_runs_epoch_by_epoch(data):
+    # a History subclass may stop training or watch batches: no whole-epoch runs for it
+    from fastmlp.callbacks import History
+    x, y = data
+
+    class StopAtOne(History):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if epoch == 1:
+                self.model.stop_training = True
+
+    class CountBatches(History):
+        batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            CountBatches.batches += 1
+
+    model = _tutorial_like(x)
+    history = model.fit(x, y, epochs=10, batch_size=8, verbose=0, callbacks=[StopAtOne()])
+    assert history.epoch == [0, 1]
+    model = _tutorial_like(x)
+    model.fit(x, y, epochs=3, batch_size=len(x), verbose=0, callbacks=[CountBatches()])
+    assert CountBatches.batches == 3
+
+
+def _tutorial_like(x):
+    from fastmlp.layers import Dense
+    from fastmlp.models import Sequential
+    model = Sequential([Dense(6, input_dim=x.shape[1], activation="relu"),
+                        Dense(1, activation="sigmoid")], seed=2)
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_callback_may_train_the_model_it_watches(data):
+    # the training thread may nest a training call (a callback's train_on_batch)
+    from fastmlp.callbacks import Callback
+    x, y = data
+    seen = []
+
+    class Extra(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(self.model.train_on_batch(x[:8], y[:8]))
+
+    model = _tutorial_like(x)
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[Extra()])
+    assert len(seen) == 3 and np.all(np.isfinite(np.array(seen)))
+
+
+def test_ctrl_c_as_a_whole_epoch_run_returns_keeps_its_epochs(data):
+    # KeyboardInterrupt raised as a run of whole epochs returns: the epochs it trained are in
+    # the weights, so they are in the History too
+    from fastmlp.callbacks import History
+    x, y = data
+    model = _tutorial_like(x)
+    model.fit(x[:8], y[:8], epochs=1, verbose=0)  # builds the engine
+    real = model._engine
+
+    class Interrupting:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def train_epochs(self, *args):
+            real.train_epochs(*args)
+            raise KeyboardInterrupt
+
+    model._engine = Interrupting()
+    history = History()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=6, batch_size=8, verbose=0, callbacks=[history])
+    model._engine = real
+    assert history.epoch == list(range(6))
+    assert real.iterations - 1 == 6 * -(-len(x) // 8)

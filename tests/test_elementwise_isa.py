@@ -197,3 +197,43 @@ def test_float32_fused_bce_is_accurate(arch, on_arch):
             want = max(float(one[0, 0]), 0.0) + np.log1p(np.exp(-abs(float(one[0, 0]))))
             assert abs(got - want) <= 2.5 * np.spacing(np.float32(want)) + 1e-45, (zi, got, want)
         np.testing.assert_allclose(dz, (y.astype(np.float64) - t64) / n, rtol=1e-6, atol=1e-30)
+
+
+# ------------------------------------- the operation order of each activation's backward
+def _backward_in_order(name, y, g, a):
+    """dX as the kernels compute it, operation for operation, in the arrays' own dtype."""
+    one, zero = y.dtype.type(1), y.dtype.type(0)
+    a = y.dtype.type(a)
+    six = y.dtype.type(6)
+    selu_scale = y.dtype.type(1.0507009873554804934193349852946)
+    selu_sa = y.dtype.type(1.0507009873554804934193349852946 * 1.6732632423543772848170429916717)
+    return {
+        "linear": lambda: g.copy(),
+        "relu": lambda: np.where(y > 0, g, zero),
+        "leaky_relu": lambda: np.where(y > 0, g, a * g),
+        "elu": lambda: np.where(y > 0, g, g * (y + a)),
+        "sigmoid": lambda: g * y * (one - y),
+        "hard_sigmoid": lambda: np.where((y > 0) & (y < 1), g / six, zero),
+        "tanh": lambda: g * (one - y * y),
+        "selu": lambda: np.where(y > 0, g * selu_scale, g * (y + selu_sa)),
+        "softsign": lambda: g * (one - np.abs(y)) * (one - np.abs(y)),
+        "exponential": lambda: g * y,
+    }.get(name)
+
+
+@pytest.mark.parametrize("name", list(ref.ACTIVATIONS))
+def test_act_backward_keeps_its_operation_order(rng, dtype, name, on_arch):
+    # the exact bits of the element-wise formulas (no contraction into FMA, no reordering),
+    # on every kernel set, in place and not
+    c = core()
+    y, g, alpha = _act_case(rng, name, (7, 33), dtype)
+    want = _backward_in_order(name, y, g, alpha)
+    if want is None:
+        pytest.skip(f"{name}'s backward calls libm or sums a row")
+    want = want()
+    for arch in ["generic"] + other_archs():
+        for in_place in (False, True):
+            dx = g.copy() if in_place else np.empty_like(g)
+            on_arch(arch, lambda: c.act_backward(c.ACTIVATIONS[name], y, dx if in_place else g,
+                                                 dx, alpha))
+            np.testing.assert_array_equal(dx, want, err_msg=f"{name} {arch} in_place={in_place}")

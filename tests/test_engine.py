@@ -373,3 +373,20 @@ def test_adagrad_reset_fills_the_accumulator():
     e.set_optimizer(c.OPTIMIZERS["adam"], ref.full_config("adam"))
     e.reset_optimizer_state()
     assert np.all(np.asarray(e.opt_state) == 0) and e.iterations == 0
+
+
+def test_a_refused_training_call_leaves_the_engine_usable(rng):
+    # arguments that raise (a seed that is no integer) are refused before the engine is
+    # marked busy, so the next call trains
+    c = core()
+    e = make_engine([3, 4, 1], ["relu", "sigmoid"], "binary_crossentropy", np.float32)
+    e.set_optimizer(c.OPTIMIZERS["adam"], {})
+    x = rng.normal(size=(10, 3)).astype(np.float32)
+    t = (x[:, :1] > 0).astype(np.float32)
+    order = np.arange(10, dtype=np.int64)
+    for call in (lambda seed: e.train(x, t, None, None, order, 0, 2, 5, seed),
+                 lambda seed: e.train_epochs(x, t, None, None, order, c.seed_rng(1), 2, 5, seed)):
+        with pytest.raises(TypeError):
+            call(None)
+        call(3)
+    assert e.iterations == 6
