@@ -9,7 +9,9 @@ its public ``fastmlp.ops.gemm(a, b, out=out)``, NumPy through ``numpy.matmul(a, 
 
 Thread counts are set with ``fastmlp.set_num_threads`` and, for NumPy's BLAS, with
 threadpoolctl when it is installed (``pip install "fastmlp[bench]"``; without it NumPy uses
-its default count, reported as such).
+its default count, reported as such). Idle worker threads of both libraries sleep at once
+(``OMP_WAIT_POLICY=passive``, ``OPENBLAS_THREAD_TIMEOUT=4`` unless already set): spinning,
+they would take the cores from the other library's next call.
 
 Usage:
     python benchmarks/bench_gemm.py                 # everything (a few minutes)
@@ -28,7 +30,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# Two thread pools share the cores here: each library's idle workers would keep spinning
+# after its call and slow the other's next one (OpenBLAS spins ~2^28 cycles by default,
+# libgomp ~300 000 iterations). Both are told to sleep at once, unless set by the caller;
+# this must happen before NumPy (OpenBLAS) and fastmlp (libgomp) load.
+POOL_ENV = {"OMP_WAIT_POLICY": "passive", "OPENBLAS_THREAD_TIMEOUT": "4"}
+for _name, _value in POOL_ENV.items():
+    os.environ.setdefault(_name, _value)
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -105,7 +115,7 @@ def header():
         pass
     print(f"  numpy BLAS: {blas}")
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
-                "OMP_NUM_THREADS", "FASTMLP_ARCH"):
+                "OMP_NUM_THREADS", "FASTMLP_ARCH", *POOL_ENV):
         if os.environ.get(var):
             print(f"  {var}={os.environ[var]}")
     try:

@@ -22,7 +22,7 @@
 #define NR 32
 #define MC 144  /* A block MC x KC: 144 KiB, L2-resident */
 #define KC 256  /* B micro-panel KC x NR: 32 KiB, streamed through L1 */
-#define NC 4096 /* B block KC x NC: 4 MiB, L3-resident */
+#define NC 1024 /* B block KC x NC: 4 MiB, L3-resident */
 #define SUP_M 48   /* m <= 4 MR: packing B would cost more than it saves */
 #define SUP_MNK ((int64_t)1 << 28) /* unpacked up to ~645^3: B stays cache-resident */
 #define PAR_MNK ((int64_t)1 << 20) /* threads pay from ~10 us of work each */
