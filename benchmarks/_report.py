@@ -310,7 +310,10 @@ def markdown(results, image_dir=None, results_page=False):
         "again), every repetition with its own seed shared by all. Only `fit` is timed (the "
         "network is built before). Ratios are computed per repetition against the NumPy run "
         "of the same round, then summarised by their median. Kernel timings alternate "
-        "fastmlp and OpenBLAS samples of back-to-back calls. Nothing here asserts on time.")
+        "fastmlp and OpenBLAS samples of back-to-back calls, in a process where both "
+        "libraries' idle worker threads sleep at once (`OMP_WAIT_POLICY=passive`, "
+        "`OPENBLAS_THREAD_TIMEOUT=4`), so that neither pool spins on the cores the other "
+        "needs. Nothing here asserts on time.")
     return "\n\n".join(parts) + "\n"
 
 

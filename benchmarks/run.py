@@ -165,6 +165,11 @@ class Worker:
                    PYTHONUNBUFFERED="1")
         if impl == "keras":
             env["KERAS_BACKEND"] = "torch"
+        if workload == "kernels":
+            # fastmlp and OpenBLAS alternate in this one process: each library's idle workers
+            # must sleep at once, or their spinning takes the cores from the other's next call
+            env.setdefault("OMP_WAIT_POLICY", "passive")
+            env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
         self.log_path = os.path.join(logdir, f"{workload}-{impl}.log")
         self._log = open(self.log_path, "w")
         args = json.dumps({"root": REPO, "extra": _fastmlp_paths()})
