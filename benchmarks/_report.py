@@ -183,6 +183,14 @@ def _training_section(results):
         if rates:
             bullets += ("\n- W3 effective rate, GFLOP/s at the median time (6 flops per weight "
                         "per row: forward, dW, dX): " + ", ".join(rates))
+        data_mib = cfg["w3_rows"] * 784 * 4 / 2**20
+        mem = [f"{e['label']} {e['rss_peak_mib']['median']:.0f} MiB peak, "
+               f"+{e['rss_delta_mib']['median']:.0f} during fit"
+               for e in w3["impls"].values()
+               if e.get("status") == "ok" and e.get("rss_peak_mib") and e.get("rss_delta_mib")]
+        if mem:
+            bullets += (f"\n- W3 memory against the data: the training features are "
+                        f"{data_mib:.0f} MiB (float32); " + "; ".join(mem))
     methods = {e.get("rss_method") for w in TRAIN if w in results["workloads"]
                for e in results["workloads"][w]["impls"].values() if e.get("rss_method")}
     rss_note = ("Peak RSS is the whole worker process's (interpreter, library, data set and "
