@@ -37,12 +37,10 @@ static void FN(gather)(REAL *dst, const REAL *src, int64_t rs, int64_t cs, int64
         REAL *d = dst + r * width;
         if (cs == 1 && width >= 64)
             memcpy(d, s, (size_t)width * sizeof(REAL));
-        else if (cs == 1) { /* a few elements: inline, in blocks of 8, not a library call */
+        else if (cs == 1) { /* a few elements: fixed-size copies the compiler inlines */
             int64_t j = 0;
-            for (; j + 8 <= width; j += 8)
-                for (int q = 0; q < 8; q++) d[j + q] = s[j + q];
-            for (int q = 0; q < 8; q++)
-                if (j + q < width) d[j + q] = s[j + q];
+            for (; j + 8 <= width; j += 8) memcpy(d + j, s + j, 8 * sizeof(REAL));
+            for (; j < width; j++) memcpy(d + j, s + j, sizeof(REAL));
         } else
             for (int64_t j = 0; j < width; j++) d[j] = s[j * cs];
     }

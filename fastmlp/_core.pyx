@@ -692,6 +692,13 @@ def shuffle(order, state):
 
 # ---- the engine ------------------------------------------------------------------------
 
+def _aligned(a):
+    """``a`` itself when its elements are aligned for their type, else an aligned copy: the
+    engine reads elements as typed loads (a buffer from a pickle or a byte offset may not be
+    aligned, and x86 tolerating it would not make it defined C)."""
+    return a if a.flags.aligned else np.require(a, requirements=["A"])
+
+
 cdef int64_t _batches_per_epoch(object order, int64_t n, int64_t batch_size) except -1:
     """Validates an epoch's ordering and batch size; returns the batches per epoch."""
     if not isinstance(order, np.ndarray) or order.dtype != np.int64 or order.ndim != 1 \
@@ -948,7 +955,7 @@ cdef class Engine:
         n = x.shape[0]
         memset(d, 0, sizeof(fm_data))
         d.n = n
-        xa = x
+        xa = _aligned(x)
         keep.append(xa)
         d.x_rs = xa.strides[0] // isz
         d.x_cs = xa.strides[1] // isz
@@ -968,7 +975,7 @@ cdef class Engine:
             if t.dtype != self.dtype:
                 raise ValueError(f"t has dtype {t.dtype}, expected {self.dtype}")
             _shape_check("t", t.shape, (n, self.units[L]))
-            ta = t
+            ta = _aligned(t)
             keep.append(ta)
             d.t_rs = ta.strides[0] // isz
             d.t_cs = ta.strides[1] // isz
@@ -977,7 +984,7 @@ cdef class Engine:
             if sw.dtype != self.dtype:
                 raise ValueError(f"sample_weight has dtype {sw.dtype}, expected {self.dtype}")
             _shape_check("sample_weight", sw.shape, (n,))
-            wa = np.ascontiguousarray(sw)
+            wa = _aligned(np.ascontiguousarray(sw))
             keep.append(wa)
             d.sw = cnp.PyArray_DATA(wa) if n else NULL
         for a in keep:
@@ -1211,6 +1218,7 @@ cdef class Engine:
         _check_no_overlap("out", out, x=x, params=self.params)
         if n == 0:
             return out
+        x = _aligned(x)
         batch_size = min(batch_size, n)
         work, shared = self._claim_work(batch_size)
         cdef cnp.ndarray xa = x, oa = out, pa = self.params, wa = work

@@ -708,3 +708,35 @@ def test_thread_count_setting(restore_threads):
     assert fastmlp.get_num_threads() == 1
     fastmlp.set_num_threads(2)
     assert fastmlp.get_num_threads() == 2
+
+
+def _unaligned(a):
+    """A copy of ``a`` whose data starts one byte past an aligned address."""
+    buf = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    out = buf[1:].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_unaligned_arrays_train_and_predict_as_aligned_ones(rng, dtype):
+    # a buffer from a pickle (Dask ships chunks so) or a byte offset may be unaligned: the
+    # engine reads elements with typed loads, so it works on an aligned copy of such data
+    from fastmlp.layers import Dense
+    from fastmlp.models import Sequential
+    x = rng.normal(size=(40, 5)).astype(dtype)
+    y = (x[:, 0] > 0).astype(dtype)
+    results = []
+    w = np.linspace(0.5, 1.5, 40).astype(dtype)
+    for xs, ys, ws in ((x, y, w), (_unaligned(x), _unaligned(y), _unaligned(w))):
+        model = Sequential([Dense(4, input_dim=5, activation="tanh"),
+                            Dense(1, activation="sigmoid")], seed=1, dtype=dtype)
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        model.fit(xs, ys, epochs=3, batch_size=7, verbose=0, sample_weight=ws)
+        results.append((model.get_weights(), model.predict(xs, verbose=0),
+                        model.evaluate(xs, ys, verbose=0)))
+    (w1, p1, e1), (w2, p2, e2) = results
+    assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
+    np.testing.assert_array_equal(p1, p2)
+    assert e1 == e2
