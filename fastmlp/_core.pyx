@@ -929,6 +929,15 @@ cdef class Engine:
             raise
         return self._work, True
 
+    cdef tuple _start_training(self, int64_t batch_size):
+        """Marks the engine busy training and claims the workspace for batch_size rows."""
+        self._begin_training()
+        try:
+            return self._claim_work(batch_size)
+        except BaseException:
+            self._training = 0
+            raise
+
     cdef int _begin_training(self) except -1:
         if self._training:
             raise RuntimeError("this model is already training in another thread; train one "
@@ -1052,12 +1061,7 @@ cdef class Engine:
         s.bad_batch = -1
         # everything that can raise comes before the engine is marked busy
         cdef uint64_t sd = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
-        self._begin_training()
-        try:
-            work, shared = self._claim_work(batch_size)
-        except BaseException:
-            self._training = 0
-            raise
+        work, shared = self._start_training(batch_size)
         cdef cnp.ndarray oa = order, pa = self.params, ga = self.grads, sa = self.opt_state
         cdef cnp.ndarray wa = work
         cdef void *pp = cnp.PyArray_DATA(pa)
@@ -1128,12 +1132,7 @@ cdef class Engine:
         cdef double[:, ::1] ov = out
         # everything that can raise comes before the engine is marked busy
         cdef uint64_t sd = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
-        self._begin_training()
-        try:
-            work, shared = self._claim_work(batch_size)
-        except BaseException:
-            self._training = 0
-            raise
+        work, shared = self._start_training(batch_size)
         cdef cnp.ndarray oa = order, pa = self.params, ga = self.grads, sa = self.opt_state
         cdef cnp.ndarray wa = work
         cdef void *pp = cnp.PyArray_DATA(pa)

@@ -120,16 +120,6 @@ def _ulp_error(got, want):
     return np.abs(got.astype(np.float64) - want) / spacing
 
 
-def _sigmoid64(x):
-    x = x.astype(np.float64)
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
-
-
 def _dense_grid():
     x = np.concatenate([np.linspace(-110, 110, 200_001), np.linspace(-1e-3, 1e-3, 2001),
                         [0.0, -0.0, 88.72, 88.73, -87.33, -103.9, -104.0, 1e30, -1e30]])
@@ -145,7 +135,7 @@ def test_float32_sigmoid_is_accurate_everywhere(arch, on_arch):
     y = np.empty_like(x)
     on_arch(arch, lambda: c.act_forward(c.ACTIVATIONS["sigmoid"], x, y, 0.0))
     assert np.all((y >= 0) & (y <= 1))
-    assert _ulp_error(y, _sigmoid64(x)).max() <= 3
+    assert _ulp_error(y, ref.act_forward("sigmoid", x)).max() <= 3
     z = np.array([[np.nan, np.inf, -np.inf]], np.float32)
     out = np.empty_like(z)
     on_arch(arch, lambda: c.act_forward(c.ACTIVATIONS["sigmoid"], z, out, 0.0))
