@@ -280,6 +280,30 @@ int FN(gemm_ex)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *A, int6
     return status;
 }
 
+int FN(gemm_small)(int64_t m, int64_t n, int64_t k, const REAL *A, int64_t rsa, int64_t csa,
+                   const REAL *B, int64_t rsb, int64_t csb, REAL *C, const REAL *bias, int act,
+                   double act_alpha, REAL *Y) {
+    /* C (m x n, contiguous) := A (m x k) @ B (k x n) + 1 bias^T, Y (m x n, contiguous) :=
+     * act(C); Y may be C. The small path of gemm_run, which these products take for any
+     * thread count (m * n * k <= FM_GEMM_SMALL_MNK is below every kernel set's par_mnk),
+     * without the checks and dispatch around it: the same arithmetic, so the same bits. */
+    if (m < 1 || n < 1 || k < 1 || m * n * k > FM_GEMM_SMALL_MNK || A == NULL || B == NULL ||
+        C == NULL || Y == NULL || act < 0 || act >= FM_ACT_COUNT)
+        return FM_ERR_BADARG;
+    const KSET *K = KSEL(fm_kernels_get());
+    if (csb != 1 && (uint64_t)k * (uint64_t)fm_gemm_round(n, K->nr) >
+                        FM_GEMM_STACK_BYTES / sizeof(REAL)) /* B too wide to pack on the stack */
+        return FN(gemm_ex)(m, n, k, 1, A, rsa, csa, B, rsb, csb, 0, C, n, 1, bias, act,
+                           act_alpha, Y, n, 1);
+    const FN(gemm_epi) e = {bias, FM_ACT_LINEAR, 0.0, 0, NULL, 0};
+    if (csb == 1)
+        FN(gemm_sup)(K, m, n, k, 1, A, rsa, csa, B, rsb, 1, 0, C, n, 1, &e, NULL);
+    else
+        FN(gemm_sup_stack)(K, m, n, k, 1, A, rsa, csa, B, rsb, csb, 0, C, n, 1, &e);
+    if (act != FM_ACT_LINEAR || Y != C) (void)ACT(Y, C, m, n, act, act_alpha);
+    return FM_OK;
+}
+
 int FN(gemm_ref)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *A, int64_t rsa,
                  int64_t csa, const REAL *B, int64_t rsb, int64_t csb, REAL beta, REAL *C,
                  int64_t rsc, int64_t csc) {

@@ -126,6 +126,20 @@ extern const fm_dew_kernel fm_dew_avx512;
 #endif
 #endif
 
+/* ---- small products ---------------------------------------------------------------------
+ * The training loop's products of at most FM_GEMM_SMALL_MNK multiply-adds (a few hundred
+ * nanoseconds of work, where the entry point's checks and dispatch would cost as much as the
+ * arithmetic) go straight to the unpacked path: C (m x n, contiguous) := A @ B + 1 bias^T,
+ * then Y := act(C) (Y may be C), with the bits fm_{s,d}gemm_ex gives. FM_ERR_BADARG when the
+ * product is larger or an argument is invalid. */
+#define FM_GEMM_SMALL_MNK ((int64_t)1 << 15)
+int fm_sgemm_small(int64_t m, int64_t n, int64_t k, const float *A, int64_t rsa, int64_t csa,
+                   const float *B, int64_t rsb, int64_t csb, float *C, const float *bias, int act,
+                   double act_alpha, float *Y);
+int fm_dgemm_small(int64_t m, int64_t n, int64_t k, const double *A, int64_t rsa, int64_t csa,
+                   const double *B, int64_t rsb, int64_t csb, double *C, const double *bias,
+                   int act, double act_alpha, double *Y);
+
 /* ---- floating-point mode --------------------------------------------------------------
  * Training runs with subnormal numbers flushed to zero (x86's FTZ and DAZ bits, as
  * TensorFlow trains): Adam's second moments of idle weights decay into the subnormal range,

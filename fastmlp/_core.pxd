@@ -168,3 +168,14 @@ cdef extern from "fastmlp.h" nogil:
                     int act, double act_alpha, double *Y, int64_t rsy, int n_threads)
     int fm_cpu_features()
     int fm_gemm_blocking(int arch, int dtype, int64_t *out)
+
+
+
+cdef extern from "fm_internal.h" nogil:
+    int64_t FM_GEMM_SMALL_MNK
+    int fm_sgemm_small(int64_t m, int64_t n, int64_t k, const float *A, int64_t rsa,
+                       int64_t csa, const float *B, int64_t rsb, int64_t csb, float *C,
+                       const float *bias, int act, double act_alpha, float *Y)
+    int fm_dgemm_small(int64_t m, int64_t n, int64_t k, const double *A, int64_t rsa,
+                       int64_t csa, const double *B, int64_t rsb, int64_t csb, double *C,
+                       const double *bias, int act, double act_alpha, double *Y)

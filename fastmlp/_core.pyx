@@ -1363,6 +1363,63 @@ cdef _gemm_ex(const floating[:, :] a, const floating[:, :] b, floating[:, :] c, 
     _check(status, "gemm_ex")
 
 
+GEMM_SMALL_MNK = FM_GEMM_SMALL_MNK
+
+
+def gemm_small(a, b, c, bias=None, act="linear", double act_alpha=0.0, y=None,
+               bint trans_a=False, bint trans_b=False):
+    """The training loop's entry for products of at most GEMM_SMALL_MNK multiply-adds:
+    c := op(a) @ op(b) + bias, then y := act(c) (in place when y is None); c and y
+    C-contiguous. Returns y or c."""
+    _float_dtype(a=a, b=b, c=c, bias=bias, y=y)
+    if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
+        raise ValueError(f"a, b and c must be 2-D, got {a.ndim}-D, {b.ndim}-D, {c.ndim}-D")
+    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if kb != k:
+        raise ValueError(f"inner dimensions differ: op(a) is {(m, k)}, op(b) is {(kb, n)}")
+    _shape_check("c", c.shape, (m, n))
+    if bias is not None:
+        _shape_check("bias", bias.shape, (n,))
+    if y is not None:
+        _shape_check("y", y.shape, (m, n))
+    if c.dtype == np.float32:
+        _gemm_small[float](a, b, c, bias, _act_id(act), act_alpha, c if y is None else y,
+                           trans_a, trans_b)
+    else:
+        _gemm_small[double](a, b, c, bias, _act_id(act), act_alpha, c if y is None else y,
+                            trans_a, trans_b)
+    return c if y is None else y
+
+
+cdef _gemm_small(const floating[:, :] a, const floating[:, :] b, floating[:, ::1] c,
+                 object bias, int act, double act_alpha, floating[:, ::1] y, bint ta, bint tb):
+    cdef const floating[::1] bv
+    cdef const floating *pbias = NULL
+    cdef Py_ssize_t isz = sizeof(floating)
+    cdef int64_t m = c.shape[0], n = c.shape[1]
+    cdef int64_t k = a.shape[0] if ta else a.shape[1]
+    cdef int64_t rsa = _stride(a.strides[0], isz), csa = _stride(a.strides[1], isz)
+    cdef int64_t rsb = _stride(b.strides[0], isz), csb = _stride(b.strides[1], isz)
+    cdef int status = FM_OK
+    if ta:
+        rsa, csa = csa, rsa
+    if tb:
+        rsb, csb = csb, rsb
+    if bias is not None:
+        bv = bias
+        pbias = &bv[0]
+    if m == 0 or n == 0 or k == 0:
+        status = FM_ERR_BADARG
+    elif floating is float:
+        status = fm_sgemm_small(m, n, k, &a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &c[0, 0],
+                                pbias, act, act_alpha, &y[0, 0])
+    else:
+        status = fm_dgemm_small(m, n, k, &a[0, 0], rsa, csa, &b[0, 0], rsb, csb, &c[0, 0],
+                                pbias, act, act_alpha, &y[0, 0])
+    _check(status, "gemm_small")
+
+
 # Products of at least this many multiply-adds release the GIL (below, it costs more than
 # the product).
 DEF _OPS_NOGIL_MNK = 16384

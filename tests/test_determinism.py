@@ -255,3 +255,19 @@ def test_ctrl_c_as_a_whole_epoch_run_returns_keeps_its_epochs(data):
     model._engine = real
     assert history.epoch == list(range(6))
     assert real.iterations - 1 == 6 * -(-len(x) // 8)
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "softmax"])
+def test_predicted_rows_do_not_depend_on_the_batch_size(rng, dtype, act):
+    # a batch of 4 rows takes the training loop's small-product entry, one of 500 rows the
+    # full GEMM: each row must come out with the same bits either way
+    from fastmlp.layers import Dense
+    from fastmlp.models import Sequential
+    x = rng.normal(size=(500, 24)).astype(dtype)
+    model = Sequential([Dense(40, input_dim=24, activation=act),
+                        Dense(33, activation="elu"), Dense(7, activation="softmax")],
+                       seed=3, dtype=dtype)
+    small, whole = model.predict(x, batch_size=4, verbose=0), model.predict(x, batch_size=500,
+                                                                            verbose=0)
+    assert 4 * 24 * 40 <= core().GEMM_SMALL_MNK < 500 * 24 * 40
+    np.testing.assert_array_equal(small, whole)

@@ -226,6 +226,40 @@ def test_threads_bitwise_identical(arch, rng, dtype, trans_a, trans_b, path):
     assert np.array_equal(z1, z2) and np.array_equal(y1, y2)
 
 
+# ------------------------------------------------------------------ training loop's small entry
+@pytest.mark.parametrize("act", ["linear", "relu", "sigmoid", "softmax"])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True),
+                                             (True, True)])
+@pytest.mark.parametrize("shape", [(10, 16, 8), (10, 1, 8), (8, 1, 10), (10, 8, 1), (1, 70, 9),
+                                   (2, 64, 3), (13, 33, 29), (32, 32, 32), (5, 300, 21)])
+def test_small_entry_gives_the_bits_of_gemm_ex(arch, rng, dtype, act, trans_a, trans_b, shape):
+    # the training loop computes products this small through gemm_small, predict on larger
+    # batches through gemm_ex: a row must not depend on which one computed it
+    m, n, k = shape
+    assert m * n * k <= core().GEMM_SMALL_MNK
+    a, b, _ = operands(rng, m, n, k, dtype, trans_a, trans_b)
+    bias = rand(rng, n, dtype)
+    z1, y1, z2, y2 = (np.full((m, n), np.nan, dtype) for _ in range(4))
+    core().gemm_ex(a, b, z1, bias, act, 0.0, y1, trans_a=trans_a, trans_b=trans_b)
+    core().gemm_small(a, b, z2, bias, act, 0.0, y2, trans_a=trans_a, trans_b=trans_b)
+    assert np.array_equal(z1, z2) and np.array_equal(y1, y2)
+    z3 = np.full((m, n), np.nan, dtype)  # in place, no bias
+    core().gemm_small(a, b, z3, None, act, 0.0, None, trans_a=trans_a, trans_b=trans_b)
+    check(core().gemm_ex(a, b, np.empty((m, n), dtype), trans_a=trans_a, trans_b=trans_b),
+          a, b, None, dtype, trans_a=trans_a, trans_b=trans_b)
+    y4 = np.empty((m, n), dtype)
+    core().gemm_ex(a, b, np.empty((m, n), dtype), None, act, 0.0, y4, trans_a=trans_a,
+                   trans_b=trans_b)
+    assert np.array_equal(z3, y4)
+
+
+def test_small_entry_refuses_larger_products(rng, dtype):
+    side = int(round(core().GEMM_SMALL_MNK ** (1 / 3))) + 1
+    a, b, c = operands(rng, side, side, side, dtype)
+    with pytest.raises(ValueError):
+        core().gemm_small(a, b, c)
+
+
 # ------------------------------------------------------------------ fused epilogue
 @pytest.mark.parametrize("act", ["linear", "relu", "sigmoid", "tanh", "elu", "softmax"])
 @pytest.mark.parametrize("path", [(10, 16, 8), (10, 1, 8), (37, 70, 300), "packed"])
