@@ -267,6 +267,11 @@ static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL
                 el[k0 + k] = (z > 0 ? z : (REAL)0) - z * t + VLOG1P_UNIT(VEXP(-FABS(z)));
             }
         }
+        if (n == 1) { /* one output per row (the usual binary case): no row mean to take */
+            for (int64_t k = 0; k < cnt; k++, row++)
+                total += (w != NULL ? (double)w[row] : 1.0) * (double)el[k];
+            continue;
+        }
         for (int64_t k = 0; k < cnt; k++) {
             l += el[k];
             if (++col == n) {

@@ -34,13 +34,31 @@ uint64_t fm_rng_next(uint64_t s[4]) {
     return result;
 }
 
-/* Uniform integer in [0, bound) without modulo bias (rejection on the low range). */
+/* The 128-bit product a * b as its high and low halves (the same on every compiler). */
+static inline uint64_t mul_128(uint64_t a, uint64_t b, uint64_t *lo) {
+#ifdef __SIZEOF_INT128__
+    const unsigned __int128 p = (unsigned __int128)a * b;
+    *lo = (uint64_t)p;
+    return (uint64_t)(p >> 64);
+#else
+    const uint64_t a0 = a & 0xFFFFFFFFu, a1 = a >> 32, b0 = b & 0xFFFFFFFFu, b1 = b >> 32;
+    const uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+    const uint64_t mid = (p00 >> 32) + (p01 & 0xFFFFFFFFu) + (p10 & 0xFFFFFFFFu);
+    *lo = (mid << 32) | (p00 & 0xFFFFFFFFu);
+    return p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+#endif
+}
+
+/* Uniform integer in [0, bound), bound >= 1, without modulo bias: the high half of r * bound,
+ * rejecting the few r whose low half falls below 2^64 mod bound (Lemire's method: a division
+ * only on the rare draw whose low half is below bound). */
 static uint64_t rng_below(uint64_t s[4], uint64_t bound) {
-    const uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
-    uint64_t r;
-    do r = fm_rng_next(s);
-    while (r >= limit);
-    return r % bound;
+    uint64_t lo, hi = mul_128(fm_rng_next(s), bound, &lo);
+    if (lo < bound) {
+        const uint64_t threshold = (0 - bound) % bound;
+        while (lo < threshold) hi = mul_128(fm_rng_next(s), bound, &lo);
+    }
+    return hi;
 }
 
 int fm_shuffle(int64_t *order, int64_t n, uint64_t state[4]) {
