@@ -23,7 +23,8 @@
 #define KC 256  /* B micro-panel KC x NR: 16 KiB, L1-resident */
 #define NC 4096 /* B block KC x NC: 4 MiB, L3-resident */
 #define SUP_M 24   /* m <= 4 MR: packing B would cost more than it saves */
-#define SUP_MNK ((int64_t)1 << 28) /* unpacked up to ~645^3: B stays cache-resident */
+#define SUP_MNK ((int64_t)1 << 20) /* unpacked up to ~100^3: the 6-row strips re-read B
+                                   * so often that packing pays from 128^3 (measured) */
 #define PAR_MNK ((int64_t)1 << 20) /* threads pay from ~10 us of work each */
 #define VEC __m256
 #define MASK __m256i

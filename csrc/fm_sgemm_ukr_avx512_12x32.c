@@ -24,7 +24,8 @@
 #define KC 256  /* B micro-panel KC x NR: 32 KiB, streamed through L1 */
 #define NC 1024 /* B block KC x NC: 4 MiB, L3-resident */
 #define SUP_M 48   /* m <= 4 MR: packing B would cost more than it saves */
-#define SUP_MNK ((int64_t)1 << 28) /* unpacked up to ~645^3: B stays cache-resident */
+#define SUP_MNK ((int64_t)1 << 26) /* unpacked up to ~406^3; above, each strip of C re-reads a
+                                   * B that has left L2 (256x784 @ 784x1024: packed 1.7x) */
 #define PAR_MNK ((int64_t)1 << 20) /* threads pay from ~10 us of work each */
 #define VEC __m512
 #define MASK __mmask16
