@@ -53,22 +53,29 @@ static void FN(gemm_scale)(int64_t m, int64_t n, REAL beta, REAL *C, int64_t rsc
 
 /* Small products: A is never packed (the micro-kernel broadcasts from it in place); B is
  * read in place when its rows are contiguous, else packed once into buf (k x n rounded up
- * to NR). Strips of MR rows outermost, so each finished strip is activated while hot. */
+ * to NR). Strips of MR rows outermost, so each finished strip is activated while hot. k is
+ * cut into the packed path's k-panels (beta on the first, bias after the last), so a row of
+ * C has the same bits whichever path computed it: the path follows the batch size. */
 static void FN(gemm_sup)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL alpha,
                          const REAL *A, int64_t rsa, int64_t csa, const REAL *B, int64_t rsb,
                          int64_t csb, REAL beta, REAL *C, int64_t rsc, int64_t csc,
                          const FN(gemm_epi) *e, REAL *buf) {
     /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C (+ epilogue) */
-    const int64_t MR = K->mr, NR = K->nr;
+    const int64_t MR = K->mr, NR = K->nr, KC = fm_gemm_even(k, K->kc, 1);
     const int packed = csb != 1;
     if (packed) K->pack_b(k, n, B, rsb, csb, buf);
     for (int64_t i = 0; i < m; i += MR) {
         const int64_t mr = m - i < MR ? m - i : MR;
         for (int64_t j = 0; j < n; j += NR) {
             const int64_t nr = n - j < NR ? n - j : NR;
-            K->sup(k, alpha, A + i * rsa, rsa, csa, packed ? buf + j * k : B + j,
-                   packed ? NR : rsb, beta, C + i * rsc + j * csc, rsc, csc, mr, nr,
-                   e->bias != NULL ? e->bias + j : NULL);
+            for (int64_t pc = 0; pc < k; pc += KC) {
+                const int64_t kc = k - pc < KC ? k - pc : KC;
+                const int last = pc + kc == k;
+                K->sup(kc, alpha, A + i * rsa + pc * csa, rsa, csa,
+                       packed ? buf + j * k + pc * NR : B + pc * rsb + j, packed ? NR : rsb,
+                       pc == 0 ? beta : (REAL)1, C + i * rsc + j * csc, rsc, csc, mr, nr,
+                       last && e->bias != NULL ? e->bias + j : NULL);
+            }
         }
         if (e->tile_act) FN(gemm_epi_act)(e, C, rsc, i, 0, mr, n);
     }
@@ -167,9 +174,14 @@ static int FN(gemm_block)(const KSET *K, int packed, int64_t i0, int64_t i1, int
     if (i1 - i0 <= FM_GEMM_ROW_M && j1 - j0 >= FM_GEMM_ROW_N && csb == 1 && csc == 1) {
         /* a row or two of A: B streamed row by row (fm_ew_impl.h, gemv_row) */
         const EWSET *ew = EWSEL(fm_kernels_get());
+        const int64_t KC = fm_gemm_even(k, K->kc, 1); /* the k-panels of the other paths */
         for (int64_t r = 0; r < i1 - i0; r++) {
-            ew->gemv_row(j1 - j0, k, alpha, a + r * rsa, csa, b, rsb, beta, c + r * rsc,
-                         eb.bias);
+            for (int64_t pc = 0; pc < k; pc += KC) {
+                const int64_t kc = k - pc < KC ? k - pc : KC;
+                ew->gemv_row(j1 - j0, kc, alpha, a + r * rsa + pc * csa, csa, b + pc * rsb, rsb,
+                             pc == 0 ? beta : (REAL)1, c + r * rsc,
+                             pc + kc == k ? eb.bias : NULL);
+            }
             if (eb.tile_act) FN(gemm_epi_act)(&eb, c, rsc, r, 0, 1, j1 - j0);
         }
         return FM_OK;
@@ -287,7 +299,8 @@ int FN(gemm_small)(int64_t m, int64_t n, int64_t k, const REAL *A, int64_t rsa, 
      * act(C); Y may be C. The small path of gemm_run, which these products take for any
      * thread count (m * n * k <= FM_GEMM_SMALL_MNK is below every kernel set's par_mnk),
      * without the checks and dispatch around it: the same arithmetic, so the same bits. */
-    if (m < 1 || n < 1 || k < 1 || m * n * k > FM_GEMM_SMALL_MNK || A == NULL || B == NULL ||
+    if (m < 1 || n < 1 || k < 1 || m > FM_GEMM_SMALL_MNK || n > FM_GEMM_SMALL_MNK ||
+        k > FM_GEMM_SMALL_MNK / (m * n) || A == NULL || B == NULL ||
         C == NULL || Y == NULL || act < 0 || act >= FM_ACT_COUNT)
         return FM_ERR_BADARG;
     const KSET *K = KSEL(fm_kernels_get());

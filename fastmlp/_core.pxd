@@ -170,7 +170,6 @@ cdef extern from "fastmlp.h" nogil:
     int fm_gemm_blocking(int arch, int dtype, int64_t *out)
 
 
-
 cdef extern from "fm_internal.h" nogil:
     int64_t FM_GEMM_SMALL_MNK
     int fm_sgemm_small(int64_t m, int64_t n, int64_t k, const float *A, int64_t rsa,

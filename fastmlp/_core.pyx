@@ -1371,6 +1371,7 @@ def gemm_small(a, b, c, bias=None, act="linear", double act_alpha=0.0, y=None,
     """The training loop's entry for products of at most GEMM_SMALL_MNK multiply-adds:
     c := op(a) @ op(b) + bias, then y := act(c) (in place when y is None); c and y
     C-contiguous. Returns y or c."""
+    _require(a=a, b=b, c=c)
     _float_dtype(a=a, b=b, c=c, bias=bias, y=y)
     if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
         raise ValueError(f"a, b and c must be 2-D, got {a.ndim}-D, {b.ndim}-D, {c.ndim}-D")
@@ -1383,6 +1384,9 @@ def gemm_small(a, b, c, bias=None, act="linear", double act_alpha=0.0, y=None,
         _shape_check("bias", bias.shape, (n,))
     if y is not None:
         _shape_check("y", y.shape, (m, n))
+    _check_no_overlap("c", c, a=a, b=b, bias=bias)
+    if y is not None:
+        _check_no_overlap("y", y, may_be=("c",), a=a, b=b, bias=bias, c=c)
     if c.dtype == np.float32:
         _gemm_small[float](a, b, c, bias, _act_id(act), act_alpha, c if y is None else y,
                            trans_a, trans_b)

@@ -259,15 +259,18 @@ def test_ctrl_c_as_a_whole_epoch_run_returns_keeps_its_epochs(data):
 
 @pytest.mark.parametrize("act", ["relu", "tanh", "softmax"])
 def test_predicted_rows_do_not_depend_on_the_batch_size(rng, dtype, act):
-    # a batch of 4 rows takes the training loop's small-product entry, one of 500 rows the
-    # full GEMM: each row must come out with the same bits either way
+    # one row at a time (a streamed row), 4 rows (the unpacked path, and the training loop's
+    # small-product entry for the later layers) and all 2000 at once (the packed path, whose
+    # k-panels the others follow: 600 inputs span more than one) give every row the same bits
     from fastmlp.layers import Dense
     from fastmlp.models import Sequential
-    x = rng.normal(size=(500, 24)).astype(dtype)
-    model = Sequential([Dense(40, input_dim=24, activation=act),
+    x = rng.normal(size=(2000, 600)).astype(dtype)
+    model = Sequential([Dense(64, input_dim=600, activation=act),
                         Dense(33, activation="elu"), Dense(7, activation="softmax")],
                        seed=3, dtype=dtype)
-    small, whole = model.predict(x, batch_size=4, verbose=0), model.predict(x, batch_size=500,
-                                                                            verbose=0)
-    assert 4 * 24 * 40 <= core().GEMM_SMALL_MNK < 500 * 24 * 40
-    np.testing.assert_array_equal(small, whole)
+    blk = core().gemm_blocking(core().arch(), np.dtype(dtype).name)
+    assert 600 > blk["kc"] and 2000 * 600 * 64 > blk["sup_mnk"] and 2000 > blk["sup_m"]
+    assert 4 * 64 * 33 <= core().GEMM_SMALL_MNK
+    whole = model.predict(x, batch_size=2000, verbose=0)
+    np.testing.assert_array_equal(model.predict(x, batch_size=4, verbose=0), whole)
+    np.testing.assert_array_equal(model.predict(x[:9], batch_size=1, verbose=0), whole[:9])
