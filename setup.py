@@ -111,6 +111,8 @@ class BuildExt(build_ext):
                 left_out.append(isa)
                 macros.append((f"FM_NO_{isa.upper()}", "1"))
         print(f"fastmlp: kernels left out: {', '.join(left_out) or 'none'}")
+        if _switch("FASTMLP_NO_INT128"):  # the portable 128-bit product (what MSVC builds)
+            macros.append(("FM_NO_INT128", "1"))
         if _switch("FASTMLP_SANITIZE") and cc != "msvc":
             # Python's own CFLAGS carry -fwrapv, which would hide signed overflow from UBSan;
             # these flags come after them, so -fno-wrapv and -O1 win.

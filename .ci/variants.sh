@@ -2,9 +2,10 @@
 # Build variants, each built from the sdist into the wheel-test environment and tested there:
 #
 #  1. no OpenMP and a compiler without AVX2/AVX-512 intrinsics (FASTMLP_NO_OPENMP=1
-#     FASTMLP_NO_AVX2=1 FASTMLP_NO_AVX512=1 take the same path as a failed compiler probe):
-#     it must build, run single-threaded on the generic kernels, say so in show_config(),
-#     and pass the tests that reach the engine;
+#     FASTMLP_NO_AVX2=1 FASTMLP_NO_AVX512=1 take the same path as a failed compiler probe)
+#     nor 128-bit integers (FASTMLP_NO_INT128=1, as MSVC): it must build, run
+#     single-threaded on the generic kernels, say so in show_config(), and pass the tests
+#     that reach the engine (shuffles included, pinned to the other builds' orders);
 #  2. a compiler without AVX-512 only: it must pick the AVX2 kernels (where the CPU has
 #     them) and pass the GEMM, op and engine tests;
 #  3. AddressSanitizer + UndefinedBehaviorSanitizer (FASTMLP_SANITIZE=1): the whole test
@@ -59,7 +60,7 @@ status=0
 failed() { echo "::: variant FAILED: $*"; status=1; }
 
 # 1. no OpenMP, generic kernels only
-install_variant FASTMLP_NO_OPENMP=1 FASTMLP_NO_AVX2=1 FASTMLP_NO_AVX512=1
+install_variant FASTMLP_NO_OPENMP=1 FASTMLP_NO_AVX2=1 FASTMLP_NO_AVX512=1 FASTMLP_NO_INT128=1
 "$py" - <<'EOF' || failed "no OpenMP, generic: show_config"
 import contextlib, io
 import fastmlp

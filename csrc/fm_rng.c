@@ -34,9 +34,10 @@ uint64_t fm_rng_next(uint64_t s[4]) {
     return result;
 }
 
-/* The 128-bit product a * b as its high and low halves (the same on every compiler). */
+/* The 128-bit product a * b as its high and low halves (the same on every compiler; the
+ * build can force the portable half, FASTMLP_NO_INT128=1, to test it). */
 static inline uint64_t mul_128(uint64_t a, uint64_t b, uint64_t *lo) {
-#ifdef __SIZEOF_INT128__
+#if defined(__SIZEOF_INT128__) && !defined(FM_NO_INT128)
     const unsigned __int128 p = (unsigned __int128)a * b;
     *lo = (uint64_t)p;
     return (uint64_t)(p >> 64);

@@ -655,6 +655,19 @@ def test_shuffle_reproducible_and_seed_dependent():
     assert not np.array_equal(a[0], a[1]), "consecutive epochs must differ"
 
 
+def test_shuffle_order_is_the_same_on_every_build():
+    # the order of a seed is part of reproducibility: builds with and without 128-bit
+    # integers (FASTMLP_NO_INT128=1, CI's generic variant) and every kernel set draw it alike
+    c = core()
+    st = c.seed_rng(123)
+    o = np.arange(20, dtype=np.int64)
+    c.shuffle(o, st)
+    assert o.tolist() == [10, 13, 12, 1, 7, 19, 16, 0, 11, 6, 4, 9, 17, 15, 14, 5, 2, 8, 18, 3]
+    o = np.arange(1000, dtype=np.int64)
+    c.shuffle(o, st)
+    assert o[:8].tolist() == [824, 775, 951, 890, 447, 417, 83, 432]
+
+
 def test_shuffle_uniform():
     # 20000 shuffles of 3 items: each of the 6 orders about 3333 times
     # (sd ~53). A biased swap (j drawn from the whole range) gives 2963/3704.
