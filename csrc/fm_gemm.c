@@ -31,6 +31,10 @@ static int64_t fm_gemm_round(int64_t x, int64_t unit) { return (x + unit - 1) / 
 /* The block size for len split into as few blocks of at most max as possible, all of about
  * equal size in whole units: no thin last block (k = 784 with KC = 256 runs 4 x 196). */
 static int64_t fm_gemm_even(int64_t len, int64_t max, int64_t unit) {
+    if (len >= 1 && len <= max) { /* one block (every small product): no division */
+        const int64_t b = fm_gemm_round(len, unit);
+        return b < max ? b : max;
+    }
     const int64_t blocks = (len + max - 1) / max;
     if (blocks < 1) return max;
     const int64_t b = fm_gemm_round((len + blocks - 1) / blocks, unit);

@@ -127,7 +127,7 @@ extern const fm_dew_kernel fm_dew_avx512;
 #endif
 
 /* ---- small products ---------------------------------------------------------------------
- * The training loop's products of at most FM_GEMM_SMALL_MNK multiply-adds (a few hundred
+ * The dense layer's products of at most FM_GEMM_SMALL_MNK multiply-adds (a few hundred
  * nanoseconds of work, where the entry point's checks and dispatch would cost as much as the
  * arithmetic) go straight to the unpacked path: C (m x n, contiguous) := A @ B + 1 bias^T,
  * then Y := act(C) (Y may be C), with the bits fm_{s,d}gemm_ex gives. FM_ERR_BADARG when the

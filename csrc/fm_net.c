@@ -145,25 +145,21 @@ static int check_data(const fm_net *net, const fm_data *d) {
 #define FN(name) FM_CAT(name, _s)
 #define FMFN(name) FM_CAT(FM_CAT(fm_, name), _s)
 #define EWK (fm_kernels_get()->se)
-#define GEMM_SMALL fm_sgemm_small
 #include "fm_net_impl.h"
 #undef REAL
 #undef FN
 #undef FMFN
 #undef EWK
-#undef GEMM_SMALL
 
 #define REAL double
 #define FN(name) FM_CAT(name, _d)
 #define FMFN(name) FM_CAT(FM_CAT(fm_, name), _d)
 #define EWK (fm_kernels_get()->de)
-#define GEMM_SMALL fm_dgemm_small
 #include "fm_net_impl.h"
 #undef REAL
 #undef FN
 #undef FMFN
 #undef EWK
-#undef GEMM_SMALL
 
 int fm_train(const fm_net *net, const fm_optim *opt, void *params, void *grads, void *opt_state,
              int64_t *iterations, void *work, int64_t batch_size, const fm_data *data,

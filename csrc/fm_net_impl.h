@@ -83,12 +83,8 @@ static int FN(forward)(const fm_net *net, const REAL *P, const FN(ws) * w, int64
         const REAL *in = FN(layer_input)(net, w, l, train, X, &rs, &cs, rsx, csx);
         const int last = l == L - 1;
         REAL *Y = last && y_last != NULL ? y_last : ACT_OUT(w, l);
-        int status =
-            nb * nin * nout <= FM_GEMM_SMALL_MNK
-                ? GEMM_SMALL(nb, nout, nin, in, rs, cs, W, nout, 1, last ? w->zl : Y, b,
-                             net->act[l], net->act_alpha[l], Y)
-                : FMFN(dense_forward)(Y, last ? w->zl : NULL, in, rs, cs, W, b, nb, nin, nout,
-                                      net->act[l], net->act_alpha[l], n_threads);
+        int status = FMFN(dense_forward)(Y, last ? w->zl : NULL, in, rs, cs, W, b, nb, nin, nout,
+                                         net->act[l], net->act_alpha[l], n_threads);
         if (status != FM_OK) return status;
         if (!last && train && net->dropout[l + 1] > 0)
             FN(dropout_apply)(DROPPED(w, l + 1), Y, nb * nout, net->dropout[l + 1],
@@ -143,16 +139,7 @@ static int FN(backward)(const fm_net *net, const REAL *P, REAL *G, const FN(ws) 
         REAL *dW = G + off, *db = net->use_bias[l] ? dW + nin * nout : NULL;
         int64_t rs, cs;
         const REAL *in = FN(layer_input)(net, w, l, train, X, &rs, &cs, rsx, csx);
-        int status;
-        if (nb * nin * nout <= FM_GEMM_SMALL_MNK) { /* dense_backward's products, directly */
-            status = GEMM_SMALL(nin, nout, nb, in, cs, rs, dcur, nout, 1, dW, NULL,
-                                FM_ACT_LINEAR, 0, dW);
-            if (status == FM_OK && db != NULL) EWK->colsum(db, dcur, nb, nout);
-            if (status == FM_OK && l > 0)
-                status = GEMM_SMALL(nb, nin, nout, dcur, nout, 1, W, 1, nout, dnext, NULL,
-                                    FM_ACT_LINEAR, 0, dnext);
-        } else
-            status = FMFN(dense_backward)(l > 0 ? dnext : NULL, dW, db, dcur, in, rs, cs, W, nb,
+        int status = FMFN(dense_backward)(l > 0 ? dnext : NULL, dW, db, dcur, in, rs, cs, W, nb,
                                           nin, nout, n_threads);
         if (status != FM_OK) return status;
         FN(add_penalty_grad)(dW, W, nin * nout, net->l1[l], net->l2[l], pen_scale);

@@ -34,6 +34,9 @@ int FN(fm_dense_forward)(REAL *Y, REAL *Z, const REAL *X, int64_t rsx, int64_t c
     if (Y == NULL || (n_in > 0 && (X == NULL || W == NULL))) return FM_ERR_BADARG;
     /* one pass: bias and act are applied to each tile of Z while it is hot (fm_sgemm_ex) */
     REAL *out = Z != NULL ? Z : Y;
+    if (n_in > 0 && m * n_in * n_out <= FM_GEMM_SMALL_MNK) /* the same bits, less dispatch */
+        return FM_CAT(GEMM, _small)(m, n_out, n_in, X, rsx, csx, W, n_out, 1, out, b, act, alpha,
+                                    Y);
     return FM_CAT(GEMM, _ex)(m, n_out, n_in, 1, X, rsx, csx, W, n_out, 1, 0, out, n_out, 1, b,
                              act, alpha, Y, n_out, n_threads);
 }
@@ -45,13 +48,18 @@ int FN(fm_dense_backward)(REAL *dX, REAL *dW, REAL *db, const REAL *dZ, const RE
     if (m < 0 || n_in < 0 || n_out < 0 || dW == NULL) return FM_ERR_BADARG;
     if (m > 0 && (dZ == NULL || X == NULL)) return FM_ERR_BADARG;
     if (dX != NULL && W == NULL) return FM_ERR_BADARG;
-    int status = GEMM(n_in, n_out, m, 1, X, csx, rsx, dZ, n_out, 1, 0, dW, n_out, 1,
-                               n_threads);
+    const int small = m > 0 && n_in > 0 && n_out > 0 && m * n_in * n_out <= FM_GEMM_SMALL_MNK;
+    int status = small ? FM_CAT(GEMM, _small)(n_in, n_out, m, X, csx, rsx, dZ, n_out, 1, dW,
+                                              NULL, FM_ACT_LINEAR, 0, dW)
+                       : GEMM(n_in, n_out, m, 1, X, csx, rsx, dZ, n_out, 1, 0, dW, n_out, 1,
+                              n_threads);
     if (status != FM_OK) return status;
     if (db != NULL) EWK->colsum(db, dZ, m, n_out);
     if (dX != NULL)
-        status = GEMM(m, n_in, n_out, 1, dZ, n_out, 1, W, 1, n_out, 0, dX, n_in, 1,
-                               n_threads);
+        status = small ? FM_CAT(GEMM, _small)(m, n_in, n_out, dZ, n_out, 1, W, 1, n_out, dX,
+                                              NULL, FM_ACT_LINEAR, 0, dX)
+                       : GEMM(m, n_in, n_out, 1, dZ, n_out, 1, W, 1, n_out, 0, dX, n_in, 1,
+                              n_threads);
     return status;
 }
 

@@ -201,11 +201,9 @@ cdef inline int64_t _stride(Py_ssize_t s, Py_ssize_t itemsize):
 
 # ---- GEMM ------------------------------------------------------------------------------
 
-def gemm(a, b, c, alpha=1.0, beta=0.0, bint trans_a=False, bint trans_b=False, n_threads=1,
-         bint reference=False):
-    """c := alpha * op(a) @ op(b) + beta * c in place (any strides); returns c."""
-    _require(a=a, b=b, c=c)
-    _float_dtype(a=a, b=b, c=c)
+def _check_product(a, b, c, bint trans_a, bint trans_b, bias=None, y=None):
+    """The dtypes and shapes of c := op(a) @ op(b) (+ bias, y := act(c)), or ValueError."""
+    _float_dtype(a=a, b=b, c=c, bias=bias, y=y)
     if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
         raise ValueError(f"a, b and c must be 2-D, got {a.ndim}-D, {b.ndim}-D, {c.ndim}-D")
     m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
@@ -213,6 +211,17 @@ def gemm(a, b, c, alpha=1.0, beta=0.0, bint trans_a=False, bint trans_b=False, n
     if kb != k:
         raise ValueError(f"inner dimensions differ: op(a) is {(m, k)}, op(b) is {(kb, n)}")
     _shape_check("c", c.shape, (m, n))
+    if bias is not None:
+        _shape_check("bias", bias.shape, (n,))
+    if y is not None:
+        _shape_check("y", y.shape, (m, n))
+
+
+def gemm(a, b, c, alpha=1.0, beta=0.0, bint trans_a=False, bint trans_b=False, n_threads=1,
+         bint reference=False):
+    """c := alpha * op(a) @ op(b) + beta * c in place (any strides); returns c."""
+    _require(a=a, b=b, c=c)
+    _check_product(a, b, c, trans_a, trans_b)
     _check_no_overlap("c", c, a=a, b=b)
     if c.dtype == np.float32:
         _gemm[float](a, b, c, alpha, beta, trans_a, trans_b, _nthreads(n_threads), reference)
@@ -1299,18 +1308,7 @@ def gemm_ex(a, b, c, bias=None, act="linear", double act_alpha=0.0, y=None, alph
     """c := alpha * op(a) @ op(b) + beta * c + bias, then y := act(c) (in place when y is
     None), with bias and act applied per tile of c while it is in cache; returns y or c.
     c and y need contiguous rows (unit column stride)."""
-    _float_dtype(a=a, b=b, c=c, bias=bias, y=y)
-    if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
-        raise ValueError(f"a, b and c must be 2-D, got {a.ndim}-D, {b.ndim}-D, {c.ndim}-D")
-    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
-    kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
-    if kb != k:
-        raise ValueError(f"inner dimensions differ: op(a) is {(m, k)}, op(b) is {(kb, n)}")
-    _shape_check("c", c.shape, (m, n))
-    if bias is not None:
-        _shape_check("bias", bias.shape, (n,))
-    if y is not None:
-        _shape_check("y", y.shape, (m, n))
+    _check_product(a, b, c, trans_a, trans_b, bias, y)
     if c.dtype == np.float32:
         _gemm_ex[float](a, b, c, bias, _act_id(act), act_alpha, y, alpha, beta, trans_a,
                         trans_b, _nthreads(n_threads))
@@ -1368,22 +1366,11 @@ GEMM_SMALL_MNK = FM_GEMM_SMALL_MNK
 
 def gemm_small(a, b, c, bias=None, act="linear", double act_alpha=0.0, y=None,
                bint trans_a=False, bint trans_b=False):
-    """The training loop's entry for products of at most GEMM_SMALL_MNK multiply-adds:
+    """The dense layer's entry (training, predict) for products of at most GEMM_SMALL_MNK multiply-adds:
     c := op(a) @ op(b) + bias, then y := act(c) (in place when y is None); c and y
     C-contiguous. Returns y or c."""
     _require(a=a, b=b, c=c)
-    _float_dtype(a=a, b=b, c=c, bias=bias, y=y)
-    if a.ndim != 2 or b.ndim != 2 or c.ndim != 2:
-        raise ValueError(f"a, b and c must be 2-D, got {a.ndim}-D, {b.ndim}-D, {c.ndim}-D")
-    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
-    kb, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
-    if kb != k:
-        raise ValueError(f"inner dimensions differ: op(a) is {(m, k)}, op(b) is {(kb, n)}")
-    _shape_check("c", c.shape, (m, n))
-    if bias is not None:
-        _shape_check("bias", bias.shape, (n,))
-    if y is not None:
-        _shape_check("y", y.shape, (m, n))
+    _check_product(a, b, c, trans_a, trans_b, bias, y)
     _check_no_overlap("c", c, a=a, b=b, bias=bias)
     if y is not None:
         _check_no_overlap("y", y, may_be=("c",), a=a, b=b, bias=bias, c=c)

@@ -226,15 +226,15 @@ def test_threads_bitwise_identical(arch, rng, dtype, trans_a, trans_b, path):
     assert np.array_equal(z1, z2) and np.array_equal(y1, y2)
 
 
-# ------------------------------------------------------------------ training loop's small entry
+# ------------------------------------------------------------------ dense layer's small entry
 @pytest.mark.parametrize("act", ["linear", "relu", "sigmoid", "softmax"])
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True),
                                              (True, True)])
 @pytest.mark.parametrize("shape", [(10, 16, 8), (10, 1, 8), (8, 1, 10), (10, 8, 1), (1, 70, 9),
                                    (2, 64, 3), (13, 33, 29), (32, 32, 32), (5, 300, 21)])
 def test_small_entry_gives_the_bits_of_gemm_ex(arch, rng, dtype, act, trans_a, trans_b, shape):
-    # the training loop computes products this small through gemm_small, predict on larger
-    # batches through gemm_ex: a row must not depend on which one computed it
+    # dense layers compute products this small through gemm_small, larger batches through
+    # gemm_ex: a row must not depend on which one computed it
     m, n, k = shape
     assert m * n * k <= core().GEMM_SMALL_MNK
     a, b, _ = operands(rng, m, n, k, dtype, trans_a, trans_b)
