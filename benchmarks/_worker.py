@@ -32,6 +32,11 @@ import numpy as np
 from . import _data, _machine
 from ._impls import IMPLS, Skip
 
+# Each timed fit starts on quiet cores: the worker first waits this long, so that threads
+# another worker's library left spinning after its last call (OpenBLAS's spin about 0.1 s,
+# libgomp's well under 1 ms) have gone to sleep and do not take a core from this run.
+SETTLE_S = 0.3
+
 
 # --------------------------------------------------------------------------- memory
 def _status_kib(key):
@@ -105,6 +110,7 @@ class TrainRunner:
     def run(self, seed):
         t = self.task
         model = self.impl.build(t, seed)
+        time.sleep(SETTLE_S)
         with Memory() as mem:
             c0 = time.process_time()
             t0 = time.perf_counter()

@@ -5,7 +5,9 @@ The task: ``sklearn.datasets.load_digits``, inputs / 16, a 75/25 stratified spli
 the same ``random_state`` (fastmlp draws the same initial weights and shuffles as
 scikit-learn). Repetitions are interleaved (scikit-learn, fastmlp float64, fastmlp float32,
 scikit-learn, ...) so machine noise hits all alike; the table shows the median fit time,
-the held-out accuracy and the speed-up over scikit-learn measured in this run.
+the held-out accuracy and the speed-up over scikit-learn measured in this run. Each timed fit
+starts after 0.3 s of quiet, so that threads the previous contender's BLAS left spinning
+(OpenBLAS spins about 0.1 s after each call) do not take a core from the next.
 
 Run: ``python benchmarks/bench_estimators.py [--repeats 5] [--threads N]``. Prints a Markdown
 table; never asserts.
@@ -66,6 +68,7 @@ def main():
     for rep in range(args.repeats + 1):  # the first round warms up and is not timed
         for name, make in contenders.items():
             model = make()
+            time.sleep(0.3)  # quiet cores: see the module's docstring
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 start = time.perf_counter()

@@ -279,6 +279,10 @@ typedef struct {
     int64_t bad_batch; /* with FM_ERR_NONFINITE: the batch whose loss was not finite */
     double metric_num[FM_MAX_METRICS];
     double metric_den[FM_MAX_METRICS];
+    int64_t team_waited; /* fm_train: set to 1 when the threads sharing its steps spent most of
+                          * their time waiting for each other (cores taken by other work) and
+                          * it went on with one; the caller may pass n_threads = 1 for a while
+                          * (the same bits either way) */
 } fm_stats;
 
 /* Trains batches [first_batch, first_batch + n_batches) of the epoch ordering `order` (a
@@ -292,6 +296,12 @@ int fm_train(const fm_net *net, const fm_optim *opt, void *params, void *grads, 
              int64_t *iterations, void *work, int64_t batch_size, const fm_data *data,
              const int64_t *order, int64_t first_batch, int64_t n_batches, uint64_t seed,
              fm_stats *stats, int n_threads);
+/* How many threads fm_train shares each step among (a team: each thread takes rows of the
+ * batch forward and back, and owns rows of the parameters for dW and the update; see
+ * fm_team_impl.h), given n_threads: 1 when the step runs on one thread, the GEMM threading
+ * its larger products itself. Either way the results are the same, bit for bit. -1 for an
+ * invalid argument. */
+int fm_train_team_size(const fm_net *net, const fm_optim *opt, int64_t batch_size, int n_threads);
 /* Loss (with penalties) and metrics over the whole data set in batches; no dropout. */
 int fm_evaluate(const fm_net *net, const void *params, void *work, int64_t batch_size,
                 const fm_data *data, fm_stats *stats, int n_threads);

@@ -209,36 +209,37 @@ static void EW(act_backward)(REAL *dX, const REAL *dY, const REAL *Y, int64_t m,
 }
 #undef EW_MAP2
 
-/* Column sums of cb columns from j0 of dZ (m >= 1 rows, row stride n) into db; with cb a
+/* Column sums of cb columns from j0 of dZ (m >= 1 rows, row stride ld) into db; with cb a
  * compile-time constant once inlined, the accumulator stays in registers. */
-static inline void EW(colsum_block)(REAL *db, const REAL *dZ, int64_t m, int64_t n, int64_t j0,
+static inline void EW(colsum_block)(REAL *db, const REAL *dZ, int64_t m, int64_t ld, int64_t j0,
                                     int64_t cb) {
     REAL acc[16];
     for (int64_t j = 0; j < cb; j++) acc[j] = dZ[j0 + j];
     for (int64_t i = 1; i < m; i++) {
-        const REAL *z = dZ + i * n + j0;
+        const REAL *z = dZ + i * ld + j0;
         for (int64_t j = 0; j < cb; j++) acc[j] += z[j];
     }
     for (int64_t j = 0; j < cb; j++) db[j0 + j] = acc[j];
 }
 
-/* db (n) = the column sums of dZ (m x n), each summed over the rows in order. */
-static void EW(colsum)(REAL *db, const REAL *dZ, int64_t m, int64_t n) {
+/* db (n) = the column sums of dZ (m x n, row stride ld), each summed over the rows in order
+ * (so a column's sum does not depend on which columns are summed with it). */
+static void EW(colsum)(REAL *db, const REAL *dZ, int64_t m, int64_t n, int64_t ld) {
     if (m <= 0) {
         for (int64_t j = 0; j < n; j++) db[j] = 0;
         return;
     }
     int64_t j0 = 0;
-    for (; j0 + 16 <= n; j0 += 16) EW(colsum_block)(db, dZ, m, n, j0, 16);
+    for (; j0 + 16 <= n; j0 += 16) EW(colsum_block)(db, dZ, m, ld, j0, 16);
     if (j0 + 8 <= n) {
-        EW(colsum_block)(db, dZ, m, n, j0, 8);
+        EW(colsum_block)(db, dZ, m, ld, j0, 8);
         j0 += 8;
     }
     if (j0 + 4 <= n) {
-        EW(colsum_block)(db, dZ, m, n, j0, 4);
+        EW(colsum_block)(db, dZ, m, ld, j0, 4);
         j0 += 4;
     }
-    for (; j0 < n; j0++) EW(colsum_block)(db, dZ, m, n, j0, 1);
+    for (; j0 < n; j0++) EW(colsum_block)(db, dZ, m, ld, j0, 1);
 }
 
 /* Sigmoid + binary cross-entropy from the logits Z (m x n; Y = sigmoid(Z)): per element
@@ -304,19 +305,25 @@ static void EW(penalty_grad)(REAL *dV, const REAL *V, int64_t len, REAL a, REAL 
         }
 }
 
-/* l1 * sum |V| + l2 * sum V^2 in double, each sum over 8 interleaved partial sums added in a
- * fixed order at the end (vector code, and the same bits on every instruction set). */
-static double EW(penalty_sum)(const REAL *V, int64_t len, double l1, double l2) {
+/* l1 * sum |V| + l2 * sum V^2 in double over V (m x n, row stride ld), each sum over 8
+ * interleaved partial sums (element j of a row goes to partial j mod 8, a row's last n mod 8
+ * elements to partial 0), rows in order, the partials added in a fixed order at the end:
+ * vector code, and the same bits on every instruction set. */
+static double EW(penalty_sum)(const REAL *V, int64_t m, int64_t n, int64_t ld, double l1,
+                              double l2) {
     double s1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s2[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    const int64_t body = len / 8 * 8;
-    if (l1 != 0)
+    const int64_t body = n / 8 * 8;
+    for (int64_t r = 0; r < m; r++) {
+        const REAL *v = V + r * ld;
+        if (l1 != 0)
+            for (int64_t i = 0; i < body; i += 8)
+                for (int k = 0; k < 8; k++) s1[k] += fabs((double)v[i + k]);
         for (int64_t i = 0; i < body; i += 8)
-            for (int k = 0; k < 8; k++) s1[k] += fabs((double)V[i + k]);
-    for (int64_t i = 0; i < body; i += 8)
-        for (int k = 0; k < 8; k++) s2[k] += (double)V[i + k] * (double)V[i + k];
-    for (int64_t i = body; i < len; i++) {
-        s1[0] += l1 != 0 ? fabs((double)V[i]) : 0.0;
-        s2[0] += (double)V[i] * (double)V[i];
+            for (int k = 0; k < 8; k++) s2[k] += (double)v[i + k] * (double)v[i + k];
+        for (int64_t i = body; i < n; i++) {
+            s1[0] += l1 != 0 ? fabs((double)v[i]) : 0.0;
+            s2[0] += (double)v[i] * (double)v[i];
+        }
     }
     const double a = ((s1[0] + s1[1]) + (s1[2] + s1[3])) + ((s1[4] + s1[5]) + (s1[6] + s1[7]));
     const double b = ((s2[0] + s2[1]) + (s2[2] + s2[3])) + ((s2[4] + s2[5]) + (s2[6] + s2[7]));
@@ -372,25 +379,29 @@ static void EW(gemv_row)(int64_t n, int64_t k, REAL alpha, const REAL *a, int64_
 }
 #undef MADD
 
-/* The optimizer's update on elements [lo, hi) of P (n), G (n) and the state S (3n);
- * element-wise, so any split gives the same bits. */
-static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, int64_t hi,
-                       const fm_optim *o, double lr, int64_t t) {
+/* The optimizer's update on rows runs of len elements of P (n), G (n) and the state S (3n),
+ * the first at lo, each ld after the previous (one run: rows 1); element-wise, so any split
+ * gives the same bits. */
+#define EACH_ELEMENT                                                                         \
+    for (int64_t r = 0, r0 = lo; r < rows; r++, r0 += ld)                                    \
+        for (int64_t i = r0; i < r0 + len; i++)
+static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, int64_t len,
+                       int64_t rows, int64_t ld, const fm_optim *o, double lr, int64_t t) {
     REAL *s0 = S, *s1 = S + n, *s2 = S + 2 * n;
     const REAL eps = (REAL)o->epsilon;
     switch (o->kind) {
     case FM_OPT_SGD: {
         const REAL mu = (REAL)o->momentum, a = (REAL)lr;
         if (o->momentum == 0)
-            for (int64_t i = lo; i < hi; i++) P[i] -= a * G[i];
+            EACH_ELEMENT P[i] -= a * G[i];
         else if (o->nesterov)
-            for (int64_t i = lo; i < hi; i++) {
+            EACH_ELEMENT {
                 const REAL v = mu * s0[i] - a * G[i];
                 s0[i] = v;
                 P[i] += mu * v - a * G[i];
             }
         else
-            for (int64_t i = lo; i < hi; i++) {
+            EACH_ELEMENT {
                 const REAL v = mu * s0[i] - a * G[i];
                 s0[i] = v;
                 P[i] += v;
@@ -402,7 +413,7 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
         const REAL a = (REAL)(lr * sqrt(1 - pow(o->beta_2, (double)t)) /
                               (1 - pow(o->beta_1, (double)t)));
         if (o->amsgrad)
-            for (int64_t i = lo; i < hi; i++) {
+            EACH_ELEMENT {
                 const REAL g = G[i];
                 const REAL m = s0[i] + (g - s0[i]) * b1;
                 const REAL v = s1[i] + (g * g - s1[i]) * b2;
@@ -413,7 +424,7 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
                 P[i] -= m * a / (SQRT(vmax) + eps);
             }
         else
-            for (int64_t i = lo; i < hi; i++) {
+            EACH_ELEMENT {
                 const REAL g = G[i];
                 const REAL m = s0[i] + (g - s0[i]) * b1;
                 const REAL v = s1[i] + (g * g - s1[i]) * b2;
@@ -426,7 +437,7 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
     case FM_OPT_RMSPROP: {
         const REAL rho = (REAL)o->rho, mu = (REAL)o->momentum, a = (REAL)lr;
         const int centered = o->centered, momentum = o->momentum > 0;
-        for (int64_t i = lo; i < hi; i++) {
+        EACH_ELEMENT {
             const REAL g = G[i];
             s0[i] = rho * s0[i] + (1 - rho) * g * g;
             REAL den = s0[i];
@@ -446,7 +457,7 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
     }
     case FM_OPT_ADAGRAD: {
         const REAL a = (REAL)lr;
-        for (int64_t i = lo; i < hi; i++) {
+        EACH_ELEMENT {
             const REAL acc = s0[i] + G[i] * G[i];
             s0[i] = acc;
             P[i] -= a * G[i] / SQRT(acc + eps);
@@ -458,7 +469,7 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
         const REAL b2 = (REAL)o->beta_2, c2 = (REAL)(1 - o->beta_2);
         const REAL a = (REAL)(lr * sqrt(1 - pow(o->beta_2, (double)t)) /
                               (1 - pow(o->beta_1, (double)t)));
-        for (int64_t i = lo; i < hi; i++) {
+        EACH_ELEMENT {
             const REAL g = G[i];
             const REAL m = b1 * s0[i] + c1 * g;
             const REAL v = b2 * s1[i] + c2 * (g * g);
@@ -470,6 +481,7 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
     }
     }
 }
+#undef EACH_ELEMENT
 
 const KTYPE KERNEL = {EW(act_forward), EW(act_backward), EW(colsum), EW(bce_logits),
                       EW(penalty_grad), EW(penalty_sum), EW(gemv_row),

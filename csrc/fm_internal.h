@@ -64,26 +64,29 @@ FM_GEMM_KERNEL_TYPE(double, d)
  * One per instruction set and dtype (fm_ew_<isa>.c, all from fm_ew_impl.h), bitwise equal.
  *  act_forward:  Y = act(X) (m x n); Y may be X.
  *  act_backward: dX = dY * act'(X) from Y = act(X) (m x n); dX may be dY.
- *  colsum:       db (n) = column sums of dZ (m x n).
+ *  colsum:       db (n) = column sums of dZ (m x n, row stride ld).
  *  bce_logits:   the fused sigmoid + binary cross-entropy loss and its gradient (fm_loss).
- *  penalty_grad: dV += a sign(V) + b V;  penalty_sum: l1 sum |V| + l2 sum V^2.
+ *  penalty_grad: dV += a sign(V) + b V;  penalty_sum: l1 sum |V| + l2 sum V^2 over V (m x n,
+ *                row stride ld).
  *  gemv_row:     one row of a GEMM with the micro-kernels' arithmetic (fm_gemm.c's path for
  *                products of one row).
- *  update:       the optimizer's update of P, state S (3n) from G, on elements [lo, hi). */
+ *  update:       the optimizer's update of P, state S (3n) from G, on `rows` runs of len
+ *                elements, the first at lo, the next ld further each. */
 #define FM_EW_KERNEL_TYPE(R, P)                                                              \
     typedef struct {                                                                         \
         void (*act_forward)(R *Y, const R *X, int64_t m, int64_t n, int act, double alpha);  \
         void (*act_backward)(R *dX, const R *dY, const R *Y, int64_t m, int64_t n, int act, \
                              double alpha);                                                  \
-        void (*colsum)(R *db, const R *dZ, int64_t m, int64_t n);                           \
+        void (*colsum)(R *db, const R *dZ, int64_t m, int64_t n, int64_t ld);               \
         void (*bce_logits)(double *loss_sum, R *dZ, const R *Z, const R *Y, const R *T,      \
                            const R *w, int64_t m, int64_t n, double grad_scale);             \
         void (*penalty_grad)(R *dV, const R *V, int64_t len, R a, R b);                     \
-        double (*penalty_sum)(const R *V, int64_t len, double l1, double l2);                \
+        double (*penalty_sum)(const R *V, int64_t m, int64_t n, int64_t ld, double l1,      \
+                              double l2);                                                    \
         void (*gemv_row)(int64_t n, int64_t k, R alpha, const R *a, int64_t inc, const R *B, \
                          int64_t rsb, R beta, R *c, const R *bias);                          \
-        void (*update)(R *P, const R *G, R *S, int64_t n, int64_t lo, int64_t hi,           \
-                       const fm_optim *o, double lr, int64_t t);                            \
+        void (*update)(R *P, const R *G, R *S, int64_t n, int64_t lo, int64_t len,          \
+                       int64_t rows, int64_t ld, const fm_optim *o, double lr, int64_t t);  \
     } fm_##P##ew_kernel;
 FM_EW_KERNEL_TYPE(float, s)
 FM_EW_KERNEL_TYPE(double, d)
@@ -160,6 +163,11 @@ static inline void fm_fp_set_mode(unsigned mode) { (void)mode; }
 
 /* Counter-based uniform in [0, 1): the same (key, index) always gives the same number. */
 double fm_hash_uniform(uint64_t key, uint64_t index);
+
+/* The learning rate of the step after `iteration` steps (Keras-1's time-based decay). */
+static inline double fm_optim_lr(const fm_optim *o, int64_t iteration) {
+    return o->learning_rate / (1 + o->decay * (double)iteration);
+}
 
 static inline int fm_threads_for(int n_threads, int64_t work, int64_t min_work) {
 #ifdef _OPENMP

@@ -67,14 +67,60 @@ int fm_net_layout(const fm_net *net, int64_t *w_off, int64_t *b_off) {
 }
 
 /* ---- workspace plan ---------------------------------------------------------------------
- * header: offsets of A[l], D[l] (2 L int64), tensor bounds (2 L + 1) and their count, then the
- * regions below, each 64-byte aligned. A[l]: output of layer l; D[l]: layer l's dropped input;
- * zl: logits of the last layer; d0/d1: gradient ping-pong; xb/tb/wb/lb: the gathered batch. */
+ * header: offsets of A[l], D[l] (2 L int64), tensor bounds (2 L + 1) and their count, offsets
+ * of G[l] (L), then the regions below, each 64-byte aligned. A[l]: output of layer l; D[l]:
+ * layer l's dropped input; G[l]: dZ of layer l < L - 1 as a team keeps it for dW (-1 when the
+ * network cannot train as a team); zl: logits of the last layer; d0/d1: gradient ping-pong;
+ * xb/tb/wb/lb: the gathered batch; pp: a team's penalty terms, one cache line each. The
+ * caller's buffer may start anywhere: the regions are placed from its first 64-byte boundary. */
 typedef struct {
-    int64_t header, lb, xb, tb, wb, zl, d0, d1, total;
+    int64_t header, lb, xb, tb, wb, zl, d0, d1, pp, total;
 } fm_plan;
 
+/* The penalty is summed over blocks of FM_PEN_ROWS kernel rows, then the bias, layer after
+ * layer; a team's threads own whole blocks (fm_team_impl.h). */
+#define FM_PEN_ROWS 8
+/* A team of threads (fm_team_impl.h) trains steps of at least FM_TEAM_MIN_MNK multiply-adds
+ * (forward and backward) whose products are each at most FM_TEAM_MAX_MNK (from about there,
+ * the GEMM's own threads do better), each thread taking at least FM_TEAM_MIN_ROWS rows of
+ * the batch. Measured on 2 cores: 64-128-64-10 steps pay from a batch of 32 (1.1x float32,
+ * 1.2x float64), and lose below. */
+#define FM_TEAM_MIN_MNK ((int64_t)1 << 20)
+#define FM_TEAM_MAX_MNK ((int64_t)1 << 20)
+#define FM_TEAM_MIN_ROWS 16
+
+static int64_t pen_blocks(int64_t rows) { return (rows + FM_PEN_ROWS - 1) / FM_PEN_ROWS; }
+
+/* Penalty terms of the network: each layer's kernel blocks, then its bias. */
+static int64_t pen_terms(const fm_net *net) {
+    int64_t terms = 0;
+    for (int64_t l = 0; l < net->n_layers; l++) terms += pen_blocks(net->units[l]) + 1;
+    return terms;
+}
+
+/* Thread t of nt's share [r0, r1) of a layer's `rows` kernel rows: whole penalty blocks (the
+ * last thread's share ends with the last row; it owns the bias). */
+static void team_rows(int64_t rows, int t, int nt, int64_t *r0, int64_t *r1) {
+    const int64_t nb = pen_blocks(rows), b0 = nb * t / nt, b1 = nb * (t + 1) / nt;
+    *r0 = b0 * FM_PEN_ROWS < rows ? b0 * FM_PEN_ROWS : rows;
+    *r1 = b1 * FM_PEN_ROWS < rows ? b1 * FM_PEN_ROWS : rows;
+}
+
 static int64_t align_up(int64_t x) { return (x + FM_ALIGN - 1) / FM_ALIGN * FM_ALIGN; }
+
+/* Whether a team of threads may train this network with batches of B rows (fm_team_impl.h),
+ * as far as its shape decides: every product at most FM_TEAM_MAX_MNK multiply-adds (larger
+ * ones the GEMM threads itself) and the step at least FM_TEAM_MIN_MNK. The same for every
+ * kernel set, so that the workspace plan does not depend on the one in use. */
+static int team_shape(const fm_net *net, int64_t B) {
+    int64_t step = 0;
+    for (int64_t l = 0; l < net->n_layers; l++) {
+        const int64_t nin = net->units[l], nout = net->units[l + 1];
+        if (nin > FM_TEAM_MAX_MNK / nout || nin * nout > FM_TEAM_MAX_MNK / B) return 0;
+        step += (l > 0 ? 3 : 2) * B * nin * nout; /* below 3 L FM_TEAM_MAX_MNK */
+    }
+    return step >= FM_TEAM_MIN_MNK;
+}
 
 /* Fills plan; when hdr is given, also writes the per-layer offsets into it. */
 static int64_t plan_workspace(const fm_net *net, int64_t B, fm_plan *p, int64_t *hdr) {
@@ -84,7 +130,7 @@ static int64_t plan_workspace(const fm_net *net, int64_t B, fm_plan *p, int64_t 
     for (int64_t l = 1; l <= L; l++) maxw = net->units[l] > maxw ? net->units[l] : maxw;
     int64_t off = 0;
     p->header = off;
-    off = align_up(off + (4 * L + 2) * 8);
+    off = align_up(off + (5 * L + 2) * 8);
     p->lb = off;
     off = align_up(off + B * 8);
     p->xb = off;
@@ -99,6 +145,8 @@ static int64_t plan_workspace(const fm_net *net, int64_t B, fm_plan *p, int64_t 
     off = align_up(off + B * maxw * es);
     p->d1 = off;
     off = align_up(off + B * maxw * es);
+    p->pp = off;
+    off = align_up(off + pen_terms(net) * FM_ALIGN);
     for (int64_t l = 0; l < L; l++) {
         if (hdr != NULL) hdr[l] = off;
         off = align_up(off + B * net->units[l + 1] * es);
@@ -107,6 +155,12 @@ static int64_t plan_workspace(const fm_net *net, int64_t B, fm_plan *p, int64_t 
         const int dropped = l > 0 && net->dropout[l] > 0;
         if (hdr != NULL) hdr[L + l] = dropped ? off : -1;
         if (dropped) off = align_up(off + B * net->units[l] * es);
+    }
+    const int team = team_shape(net, B);
+    for (int64_t l = 0; l < L; l++) {
+        const int kept = team && l < L - 1;
+        if (hdr != NULL) hdr[4 * L + 2 + l] = kept ? off : -1;
+        if (kept) off = align_up(off + B * net->units[l + 1] * es);
     }
     if (hdr != NULL) { /* tensor bounds for per-tensor gradient clipping */
         int64_t *bounds = hdr + 2 * L, nt = 0, pos = 0;
@@ -119,7 +173,7 @@ static int64_t plan_workspace(const fm_net *net, int64_t B, fm_plan *p, int64_t 
         hdr[4 * L + 1] = nt;
     }
     p->total = off;
-    return off;
+    return off + FM_ALIGN; /* room to move the regions to a 64-byte boundary */
 }
 
 int64_t fm_net_workspace_bytes(const fm_net *net, int64_t batch) {
@@ -145,21 +199,33 @@ static int check_data(const fm_net *net, const fm_data *d) {
 #define FN(name) FM_CAT(name, _s)
 #define FMFN(name) FM_CAT(FM_CAT(fm_, name), _s)
 #define EWK (fm_kernels_get()->se)
+#define GK (fm_kernels_get()->s)
+#define GEMM fm_sgemm
+#define GEMM_EX fm_sgemm_ex
 #include "fm_net_impl.h"
 #undef REAL
 #undef FN
 #undef FMFN
 #undef EWK
+#undef GK
+#undef GEMM
+#undef GEMM_EX
 
 #define REAL double
 #define FN(name) FM_CAT(name, _d)
 #define FMFN(name) FM_CAT(FM_CAT(fm_, name), _d)
 #define EWK (fm_kernels_get()->de)
+#define GK (fm_kernels_get()->d)
+#define GEMM fm_dgemm
+#define GEMM_EX fm_dgemm_ex
 #include "fm_net_impl.h"
 #undef REAL
 #undef FN
 #undef FMFN
 #undef EWK
+#undef GK
+#undef GEMM
+#undef GEMM_EX
 
 int fm_train(const fm_net *net, const fm_optim *opt, void *params, void *grads, void *opt_state,
              int64_t *iterations, void *work, int64_t batch_size, const fm_data *data,
@@ -201,6 +267,19 @@ int fm_train(const fm_net *net, const fm_optim *opt, void *params, void *grads, 
                          order, first_batch, n_batches, seed, stats, n_threads);
     fm_fp_set_mode(fp_mode);
     return status;
+}
+
+int fm_train_team_size(const fm_net *net, const fm_optim *opt, int64_t batch_size,
+                       int n_threads) {
+    if (fm_net_check(net) != FM_OK || fm_optim_check(opt) != FM_OK || batch_size < 1 ||
+        n_threads < 1)
+        return -1;
+#ifdef _OPENMP
+    return net->dtype == FM_FLOAT32 ? team_size_s(net, opt, batch_size, n_threads)
+                                    : team_size_d(net, opt, batch_size, n_threads);
+#else
+    return 1;
+#endif
 }
 
 int fm_evaluate(const fm_net *net, const void *params, void *work, int64_t batch_size,

@@ -2,18 +2,21 @@
 
 typedef struct {
     char *base;
-    const int64_t *hdr; /* A offsets [0, L), D offsets [L, 2L), tensor bounds from 2L */
+    const int64_t *hdr; /* A offsets [0, L), D offsets [L, 2L), tensor bounds from 2L, G
+                         * offsets from 4L + 2 */
     int64_t L;
     REAL *xb, *tb, *wb, *zl, *d0, *d1;
     int64_t *lb;
+    double *pp; /* a team's penalty terms, FM_ALIGN bytes apart */
 } FN(ws);
 
 static FN(ws) FN(ws_open)(const fm_net *net, void *work, int64_t B) {
     fm_plan p;
-    plan_workspace(net, B, &p, (int64_t *)work);
+    char *const base = (char *)(((uintptr_t)work + FM_ALIGN - 1) & ~(uintptr_t)(FM_ALIGN - 1));
+    plan_workspace(net, B, &p, (int64_t *)base);
     FN(ws) w;
-    w.base = (char *)work;
-    w.hdr = (const int64_t *)work;
+    w.base = base;
+    w.hdr = (const int64_t *)base;
     w.L = net->n_layers;
     w.lb = (int64_t *)(w.base + p.lb);
     w.xb = (REAL *)(w.base + p.xb);
@@ -22,11 +25,13 @@ static FN(ws) FN(ws_open)(const fm_net *net, void *work, int64_t B) {
     w.zl = (REAL *)(w.base + p.zl);
     w.d0 = (REAL *)(w.base + p.d0);
     w.d1 = (REAL *)(w.base + p.d1);
+    w.pp = (double *)(w.base + p.pp);
     return w;
 }
 
 #define ACT_OUT(w, l) ((REAL *)((w)->base + (w)->hdr[(l)]))
 #define DROPPED(w, l) ((REAL *)((w)->base + (w)->hdr[(w)->L + (l)]))
+#define KEPT_DZ(w, l) ((REAL *)((w)->base + (w)->hdr[4 * (w)->L + 2 + (l)]))
 
 /* Rows of src (rs, cs) into dst (cnt x width, contiguous): rows[r] when rows is given,
  * else row0 + r. */
@@ -100,23 +105,30 @@ static void FN(add_penalty_grad)(REAL *dV, const REAL *V, int64_t len, double l1
     EWK->penalty_grad(dV, V, len, (REAL)(l1 * pen_scale), (REAL)(2 * l2 * pen_scale));
 }
 
-static double FN(penalty_of)(const REAL *V, int64_t len, double l1, double l2) {
-    if (l1 == 0 && l2 == 0) return 0;
-    return EWK->penalty_sum(V, len, l1, l2);
+/* Layer l's penalty term i: kernel rows [r0, r1) of block i < pen_blocks(nin), the bias for
+ * i == pen_blocks(nin); 0 where the layer has no such penalty. */
+static double FN(penalty_term)(const fm_net *net, int64_t l, const REAL *W, int64_t i) {
+    const int64_t nin = net->units[l], nout = net->units[l + 1], nb = pen_blocks(nin);
+    if (i < nb) {
+        if (net->l1[l] == 0 && net->l2[l] == 0) return 0;
+        const int64_t r0 = i * FM_PEN_ROWS, r1 = r0 + FM_PEN_ROWS < nin ? r0 + FM_PEN_ROWS : nin;
+        return EWK->penalty_sum(W + r0 * nout, r1 - r0, nout, nout, net->l1[l], net->l2[l]);
+    }
+    if (!net->use_bias[l] || (net->bias_l1[l] == 0 && net->bias_l2[l] == 0)) return 0;
+    return EWK->penalty_sum(W + nin * nout, 1, nout, nout, net->bias_l1[l], net->bias_l2[l]);
 }
 
-/* The regularization term added to every batch loss. */
+/* The regularization term added to every batch loss: the layers' terms in order (the order
+ * in which a team adds up its threads' terms). */
 static double FN(penalty)(const fm_net *net, const REAL *P) {
     double pen = 0;
     int64_t off = 0;
     for (int64_t l = 0; l < net->n_layers; l++) {
         const int64_t nin = net->units[l], nout = net->units[l + 1];
-        pen += FN(penalty_of)(P + off, nin * nout, net->l1[l], net->l2[l]);
-        off += nin * nout;
-        if (net->use_bias[l]) {
-            pen += FN(penalty_of)(P + off, nout, net->bias_l1[l], net->bias_l2[l]);
-            off += nout;
-        }
+        if (net->l1[l] != 0 || net->l2[l] != 0 || net->bias_l1[l] != 0 || net->bias_l2[l] != 0)
+            for (int64_t i = 0; i <= pen_blocks(nin); i++)
+                pen += FN(penalty_term)(net, l, P + off, i);
+        off += nin * nout + (net->use_bias[l] ? nout : 0);
     }
     return pen;
 }
@@ -195,6 +207,8 @@ static int FN(add_metrics)(const fm_net *net, fm_stats *stats, int64_t nb, const
     return FM_OK;
 }
 
+#include "fm_team_impl.h"
+
 static int FN(train)(const fm_net *net, const fm_optim *opt, void *params, void *grads,
                      void *opt_state, int64_t *iterations, void *work, int64_t B,
                      const fm_data *data, const int64_t *order, int64_t first_batch,
@@ -204,6 +218,18 @@ static int FN(train)(const fm_net *net, const fm_optim *opt, void *params, void 
     const int64_t L = net->n_layers, n = data->n, n_in = net->units[0], n_out = net->units[L];
     const int64_t n_params = fm_net_param_count(net), n_tensors = w->hdr[4 * L + 1];
     const REAL *X = (const REAL *)data->X, *T = (const REAL *)data->T, *SW = (const REAL *)data->sw;
+#ifdef _OPENMP
+    const int team = FN(team_size)(net, opt, B, n_threads);
+    if (team > 1) { /* a team, unless it gives up on waiting: then the rest here */
+        int64_t done = 0;
+        const int status = FN(team_train)(net, opt, P, G, S, iterations, w, B, data, order,
+                                          first_batch, n_batches, seed, stats, team, &done);
+        if (status != FM_OK || done == n_batches) return status;
+        stats->team_waited = 1;
+        first_batch += done;
+        n_batches -= done;
+    }
+#endif
     for (int64_t bi = first_batch; bi < first_batch + n_batches; bi++) {
         const int64_t start = bi * B, cnt = n - start < B ? n - start : B;
         const int64_t *rows = order + start;
@@ -307,3 +333,4 @@ static int FN(loss_and_grad)(const fm_net *net, const void *params, void *grads,
 
 #undef ACT_OUT
 #undef DROPPED
+#undef KEPT_DZ

@@ -54,7 +54,7 @@ int FN(fm_dense_backward)(REAL *dX, REAL *dW, REAL *db, const REAL *dZ, const RE
                        : GEMM(n_in, n_out, m, 1, X, csx, rsx, dZ, n_out, 1, 0, dW, n_out, 1,
                               n_threads);
     if (status != FM_OK) return status;
-    if (db != NULL) EWK->colsum(db, dZ, m, n_out);
+    if (db != NULL) EWK->colsum(db, dZ, m, n_out, n_out);
     if (dX != NULL)
         status = small ? FM_CAT(GEMM, _small)(m, n_in, n_out, dZ, n_out, 1, W, 1, n_out, dX,
                                               NULL, FM_ACT_LINEAR, 0, dX)
@@ -287,11 +287,11 @@ int FN(fm_optim_step)(REAL *P, REAL *G, REAL *S, int64_t n, const int64_t *offse
     if (n == 0) return FM_OK;
     if (P == NULL || G == NULL || S == NULL) return FM_ERR_BADARG;
     FN(clip)(G, n, offsets, n_tensors, opt);
-    const double lr = opt->learning_rate / (1 + opt->decay * (double)iteration);
+    const double lr = fm_optim_lr(opt, iteration);
     const int64_t t = iteration + 1;
     const int nt = fm_threads_for(n_threads, n, FM_ELEMWISE_PARALLEL_MIN);
     if (nt == 1) {
-        EWK->update(P, G, S, n, 0, n, opt, lr, t);
+        EWK->update(P, G, S, n, 0, n, 1, n, opt, lr, t);
         return FM_OK;
     }
 #ifdef _OPENMP
@@ -303,7 +303,7 @@ int FN(fm_optim_step)(REAL *P, REAL *G, REAL *S, int64_t n, const int64_t *offse
         const int64_t T = omp_get_num_threads(), id = omp_get_thread_num();
         const int64_t chunk = (n + T - 1) / T;
         const int64_t lo = id * chunk < n ? id * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
-        EWK->update(P, G, S, n, lo, hi, opt, lr, t);
+        EWK->update(P, G, S, n, lo, hi - lo, 1, hi - lo, opt, lr, t);
         fm_fp_set_mode(own_mode);
     }
 #endif

@@ -131,11 +131,14 @@ cdef extern from "fastmlp.h" nogil:
         int64_t bad_batch
         double metric_num[8]
         double metric_den[8]
+        int64_t team_waited
 
     int fm_train(const fm_net *net, const fm_optim *opt, void *params, void *grads,
                  void *opt_state, int64_t *iterations, void *work, int64_t batch_size,
                  const fm_data *data, const int64_t *order, int64_t first_batch,
                  int64_t n_batches, uint64_t seed, fm_stats *stats, int n_threads)
+    int fm_train_team_size(const fm_net *net, const fm_optim *opt, int64_t batch_size,
+                           int n_threads)
     int fm_evaluate(const fm_net *net, const void *params, void *work, int64_t batch_size,
                     const fm_data *data, fm_stats *stats, int n_threads)
     int fm_predict(const fm_net *net, const void *params, void *work, int64_t batch_size,

@@ -6,6 +6,8 @@ early on empty input, calls C with the GIL released, and maps the C status to an
 The kernels are reachable here one by one (``gemm``, ``act_forward``, ``loss``...) so tests hit
 C directly; :class:`Engine` is the training engine every model in the package drives.
 """
+import time
+
 import numpy as np
 cimport numpy as cnp
 from cython cimport floating
@@ -37,6 +39,10 @@ ARCHS = {"generic": FM_ARCH_GENERIC, "avx2": FM_ARCH_AVX2, "avx512": FM_ARCH_AVX
 STATUS_NONFINITE = FM_ERR_NONFINITE
 MAX_METRICS = FM_MAX_METRICS
 OPT_STATE_SLOTS = FM_OPT_STATE_SLOTS
+# After the threads sharing training steps were found waiting for each other (the cores taken
+# by other work: OpenBLAS's threads spin for about 0.1 s after each call), train on one
+# thread for this long before trying again.
+TEAM_BACKOFF_SECONDS = 0.2
 
 _OPT_DEFAULTS = {
     "learning_rate": None, "momentum": 0.0, "nesterov": False, "beta_1": 0.9,
@@ -701,6 +707,15 @@ def shuffle(order, state):
 
 # ---- the engine ------------------------------------------------------------------------
 
+def _line_aligned_zeros(n, dtype):
+    """n zeros of dtype starting on a 64-byte boundary, a cache line: threads that share the
+    training of a network then write lines of their own (see csrc/fm_team_impl.h)."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.zeros(n * itemsize + 64, dtype=np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + n * itemsize].view(dtype)
+
+
 def _aligned(a):
     """``a`` itself when its elements are aligned for their type, else an aligned copy: the
     engine reads elements as typed loads (a buffer from a pickle or a byte offset may not be
@@ -747,6 +762,11 @@ cdef class Engine:
     cdef readonly int opt_kind
     cdef readonly dict opt_config
     cdef double _init_acc
+    # Until when training runs on one thread: its threads recently spent most of their time
+    # waiting for each other (see fm_stats.team_waited; the same bits either way).
+    cdef double _team_off_until
+    # How many training calls found their threads waiting for each other and went on with one.
+    cdef readonly int64_t team_waits
 
     def __cinit__(self, units, activations, act_alphas, use_bias, dropout, l1, l2, loss,
                   dtype=np.float32, bias_l1=None, bias_l2=None, norm="rows",
@@ -803,9 +823,9 @@ cdef class Engine:
         self.net.output_mean = 1 if output_mean else 0
         _check(fm_net_check(&self.net), "network description")
         self.n_params = fm_net_param_count(&self.net)
-        self.params = np.zeros(self.n_params, dtype=self.dtype)
-        self.grads = np.zeros(self.n_params, dtype=self.dtype)
-        self.opt_state = np.zeros(FM_OPT_STATE_SLOTS * self.n_params, dtype=self.dtype)
+        self.params = _line_aligned_zeros(self.n_params, self.dtype)
+        self.grads = _line_aligned_zeros(self.n_params, self.dtype)
+        self.opt_state = _line_aligned_zeros(FM_OPT_STATE_SLOTS * self.n_params, self.dtype)
         self.iterations = 0
         self._work = None
         self._work_batch = 0
@@ -901,6 +921,24 @@ cdef class Engine:
     def set_num_threads(self, n):
         self.n_threads = _nthreads(n)
 
+    cdef int _train_threads(self):
+        """The thread count for the next training call: one while backing off (the cores
+        were found taken by other work, such as BLAS threads still spinning)."""
+        if self.n_threads > 1 and time.monotonic() < self._team_off_until:
+            return 1
+        return self.n_threads
+
+    cdef _team_waited(self):
+        self.team_waits += 1
+        self._team_off_until = time.monotonic() + TEAM_BACKOFF_SECONDS
+
+    def team_size(self, int64_t batch_size):
+        """How many threads share each training step with batches of batch_size rows (1: one
+        thread, the GEMM threading its larger products); see fm_train_team_size."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        return fm_train_team_size(&self.net, &self.opt, batch_size, self.n_threads)
+
     def prepare(self, int64_t batch_size):
         """Allocates the workspace for batches of up to batch_size rows (reused after)."""
         if batch_size < 1:
@@ -915,7 +953,8 @@ cdef class Engine:
         when it could not fit in memory."""
         # an upper bound of fm_net_workspace_bytes(), computed without overflow, so that the
         # C computation itself cannot overflow
-        bound = 8 * int(batch_size) * (8 * sum(self.units) + 2) + 64 * (8 * len(self.units) + 32)
+        bound = (8 * int(batch_size) * (8 * sum(self.units) + 2) + 8 * sum(self.units) +
+                 64 * (16 * len(self.units) + 32))
         what = f"a workspace for batches of {batch_size} rows"
         if bound > (1 << 62):
             _check_bytes(bound, what)
@@ -1078,7 +1117,7 @@ cdef class Engine:
         cdef void *sp = cnp.PyArray_DATA(sa)
         cdef void *wp = cnp.PyArray_DATA(wa)
         cdef const int64_t *op = <const int64_t *>cnp.PyArray_DATA(oa)
-        cdef int nt = self.n_threads
+        cdef int nt = self._train_threads()
         try:
             with nogil:
                 status = fm_train(&self.net, &self.opt, pp, gp, sp, &it, wp, batch_size, &d, op,
@@ -1088,6 +1127,8 @@ cdef class Engine:
             if shared:
                 self._work_busy = 0
         self.iterations = it
+        if s.team_waited:
+            self._team_waited()
         if status != FM_OK and status != FM_ERR_NONFINITE:
             _check(status, "train")
         if totals is not None:
@@ -1149,8 +1190,9 @@ cdef class Engine:
         cdef void *sp = cnp.PyArray_DATA(sa)
         cdef void *wp = cnp.PyArray_DATA(wa)
         cdef int64_t *op = <int64_t *>cnp.PyArray_DATA(oa)
-        cdef int nt = self.n_threads
+        cdef int nt = self._train_threads()
         cdef int64_t e = 0, i
+        cdef bint waited = False
         try:
             with nogil:
                 while e < n_epochs:
@@ -1160,6 +1202,9 @@ cdef class Engine:
                     s.bad_batch = -1
                     status = fm_train(&self.net, &self.opt, pp, gp, sp, &it, wp, batch_size,
                                       &d, op, 0, nb, sd, &s, nt)
+                    if s.team_waited:  # one thread for the rest of this call
+                        waited = True
+                        nt = 1
                     if status != FM_OK:
                         break
                     ov[e, 0] = s.loss_sum
@@ -1173,6 +1218,8 @@ cdef class Engine:
             if shared:
                 self._work_busy = 0
         self.iterations = it
+        if waited:
+            self._team_waited()
         if status != FM_OK and status != FM_ERR_NONFINITE:
             _check(status, "train")
         return int(status), out[:e], int(e), int(s.bad_batch) if status != FM_OK else -1

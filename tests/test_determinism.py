@@ -1,6 +1,9 @@
 """Reproducibility: the same seed gives bitwise-identical weights; 1 and 2
 threads give bitwise-identical results."""
 
+import os
+import time
+
 import numpy as np
 import pytest
 
@@ -116,6 +119,164 @@ def test_training_bitwise_across_threads(rng, dtype, restore_threads):
     assert h1 == h2
     np.testing.assert_array_equal(p1, p2)
     assert e1 == e2
+
+
+# A step of 64-128-64-k on batches of 32 is large enough to be shared by a team of threads
+# (rows of the batch forward and back, rows of the parameters for dW and the update; see
+# csrc/fm_team_impl.h) and its products small enough that the GEMM would not thread them.
+TEAM_CASES = {
+    "adam": dict(),
+    "dropout": dict(dropout=0.3),
+    "l2": dict(reg=("l2", 1e-3)),
+    "l1_l2": dict(reg=("l1_l2", 1e-4, 1e-3), bias_reg=1e-3),
+    "sgd_nesterov": dict(optimizer=("sgd", dict(learning_rate=0.05, momentum=0.9,
+                                               nesterov=True))),
+    "rmsprop_centered": dict(optimizer=("rmsprop", dict(momentum=0.5, centered=True))),
+    "adagrad": dict(optimizer=("adagrad", {})),
+    "amsgrad": dict(optimizer=("adam", dict(amsgrad=True))),
+    "no_bias": dict(use_bias=False),
+    "tanh_softmax_hidden": dict(hidden="tanh", first="softmax"),
+    "sigmoid_bce_multi": dict(loss="binary_crossentropy", out="sigmoid", k=3),
+    "mse_linear": dict(loss="mse", out="linear", k=2),
+    "sample_weight": dict(sample_weight=True),
+}
+
+
+def _team_fit(x, y, dtype, nt, *, dropout=0.0, reg=None, bias_reg=0.0, optimizer=None,
+              use_bias=True, hidden="relu", first=None, loss="sparse_categorical_crossentropy",
+              out="softmax", k=10, sample_weight=False, epochs=2, engine_out=None):
+    import fastmlp
+    from fastmlp import optimizers, regularizers
+    from fastmlp.layers import Dense, Dropout
+    from fastmlp.models import Sequential
+    fastmlp.set_num_threads(nt)
+    kreg = None if reg is None else getattr(regularizers, reg[0])(*reg[1:])
+    breg = regularizers.l2(bias_reg) if bias_reg else None
+    layers = [Dense(128, input_dim=x.shape[1], activation=first or hidden, use_bias=use_bias,
+                    kernel_regularizer=kreg, bias_regularizer=breg)]
+    if dropout:
+        layers.append(Dropout(dropout))
+    layers += [Dense(64, activation=hidden, kernel_regularizer=kreg, bias_regularizer=breg),
+               Dense(k, activation=out)]
+    model = Sequential(layers, seed=0, dtype=dtype)
+    opt = "adam" if optimizer is None else getattr(optimizers, {
+        "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adam": "Adam"}[optimizer[0]])(
+        **optimizer[1])
+    model.compile(optimizer=opt, loss=loss, metrics=["accuracy" if k == 10 else "mse"])
+    if loss == "sparse_categorical_crossentropy":
+        t = y % k
+    elif loss == "binary_crossentropy":
+        t = (np.arange(k)[None, :] < (y[:, None] % (k + 1))).astype(np.float64)
+    else:
+        t = np.stack([np.sin(y + j) for j in range(k)], axis=1)
+    sw = (1.0 + (y % 3)) if sample_weight else None
+    history = model.fit(x, t, epochs=epochs, batch_size=32, verbose=0, sample_weight=sw)
+    team = model._engine.team_size(32)
+    if engine_out is not None:
+        engine_out.append(model._engine)
+    return team, model.get_weights(), history.history, model.evaluate(x, t, verbose=0)
+
+
+@pytest.mark.threads
+@pytest.mark.parametrize("case", sorted(TEAM_CASES))
+def test_team_training_bitwise_equals_one_thread(rng, dtype, restore_threads, case):
+    # 261 rows: 8 full batches and a last one of 5, which the team splits 2 / 3
+    x = rng.normal(size=(261, 48))
+    y = rng.integers(0, 10, size=261)
+    t1, w1, h1, e1 = _team_fit(x, y, dtype, 1, **TEAM_CASES[case])
+    t2, w2, h2, e2 = _team_fit(x, y, dtype, 2, **TEAM_CASES[case])
+    assert (t1, t2) == (1, 2)  # the second run did share its steps
+    assert same(w1, w2)
+    assert h1 == h2 and e1 == e2
+
+
+@pytest.mark.threads
+def test_team_is_not_used_where_it_cannot_pay_or_apply(restore_threads):
+    import fastmlp
+    from fastmlp.layers import Dense
+    from fastmlp.models import Sequential
+    from fastmlp.optimizers import Adam
+
+    def team(widths, batch, **adam):
+        fastmlp.set_num_threads(2)
+        model = Sequential([Dense(widths[1], input_dim=widths[0], activation="relu")] +
+                           [Dense(w, activation="relu") for w in widths[2:]])
+        model.compile(optimizer=Adam(**adam), loss="mse")
+        model.fit(np.zeros((4, widths[0])), np.zeros((4, widths[-1])), verbose=0)
+        return model._engine.team_size(batch)
+
+    assert team((64, 128, 64, 10), 32) == 2
+    assert team((64, 128, 64, 10), 16) == 1            # too few rows for two threads
+    assert team((8, 16, 8, 1), 10) == 1                # the tutorial's net: too small a step
+    assert team((784, 1024, 10), 256) == 1             # the GEMM threads its own products
+    assert team((64, 128, 64, 10), 32, clipnorm=1.0) == 1  # norms over whole tensors
+    fastmlp.set_num_threads(1)
+    model = Sequential([Dense(128, input_dim=64), Dense(10)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.zeros((4, 64)), np.zeros((4, 10)), verbose=0)
+    assert model._engine.team_size(64) == 1
+
+
+@pytest.mark.threads
+def test_team_stops_on_a_nonfinite_loss_as_one_thread_does(restore_threads):
+    # the batch that overflows is named alike, and fit leaves the weights as they were
+    import fastmlp
+    from fastmlp.layers import Dense
+    from fastmlp.models import Sequential
+    x = np.random.default_rng(0).normal(size=(256, 64))
+    x[200] = 1e30
+    outcomes = []
+    for nt in (1, 2):
+        fastmlp.set_num_threads(nt)
+        model = Sequential([Dense(128, input_dim=64, activation="relu"),
+                            Dense(64, activation="relu"), Dense(10)], seed=0)
+        model.compile(optimizer="adam", loss="mse")
+        before = model.get_weights()
+        with pytest.raises(Exception) as err:
+            model.fit(x, np.zeros((256, 10)), epochs=1, batch_size=32, shuffle=False,
+                      verbose=0)
+        assert same(before, model.get_weights())
+        outcomes.append((type(err.value), str(err.value)))
+    assert outcomes[0] == outcomes[1]
+    assert "batch" in outcomes[0][1]
+
+
+def _spin(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+@pytest.mark.threads
+def test_team_that_waits_for_taken_cores_goes_on_alone_with_the_same_bits(rng, restore_threads):
+    # Processes spinning on every core leave the team's threads waiting for each other at
+    # each barrier: the engine goes on with one thread (and one thread for its next calls
+    # for a moment), which must not change a bit. Whether the cores were taken long enough
+    # depends on the scheduler: tried a few times.
+    import multiprocessing
+    x = rng.normal(size=(2000, 48))
+    y = rng.integers(0, 10, size=2000)
+    want = _team_fit(x, y, np.float64, 1, epochs=3)[1:]
+    ctx = multiprocessing.get_context("spawn")
+    waits = 0
+    for attempt in range(3):
+        spinners = [ctx.Process(target=_spin, args=(20.0,), daemon=True)
+                    for _ in range(min(os.cpu_count() or 2, 8))]
+        for p in spinners:
+            p.start()
+        try:
+            time.sleep(0.5)  # the spinners are running
+            got = _team_fit(x, y, np.float64, 2, epochs=3, engine_out=(engine := []))
+        finally:
+            for p in spinners:
+                p.terminate()
+            for p in spinners:
+                p.join()
+        assert same(got[1], want[0]) and got[2] == want[1] and got[3] == want[2]
+        waits += engine[0].team_waits
+        if waits:
+            break
+    assert waits >= 1  # the fallback did run
 
 
 def _fit_both_ways(x, y, dtype, **fit_kwargs):
