@@ -122,6 +122,19 @@ static int team_shape(const fm_net *net, int64_t B) {
     return step >= FM_TEAM_MIN_MNK;
 }
 
+/* Rows of the dZ buffers a team keeps: B when a team may train batches of B rows; else, so
+ * that the workspace never shrinks as B grows (a buffer planned for B rows serves every
+ * smaller batch), those of the largest batch below B that a team may train, or 0. */
+static int64_t kept_rows(const fm_net *net, int64_t B) {
+    int64_t most = B; /* the largest batch whose products all stay within FM_TEAM_MAX_MNK */
+    for (int64_t l = 0; l < net->n_layers; l++) {
+        const int64_t nin = net->units[l], nout = net->units[l + 1];
+        const int64_t cap = nin > FM_TEAM_MAX_MNK / nout ? 0 : FM_TEAM_MAX_MNK / (nin * nout);
+        most = cap < most ? cap : most;
+    }
+    return most >= 1 && team_shape(net, most) ? most : 0;
+}
+
 /* Fills plan; when hdr is given, also writes the per-layer offsets into it. */
 static int64_t plan_workspace(const fm_net *net, int64_t B, fm_plan *p, int64_t *hdr) {
     const int64_t L = net->n_layers, es = net->dtype == FM_FLOAT32 ? 4 : 8;
@@ -156,11 +169,10 @@ static int64_t plan_workspace(const fm_net *net, int64_t B, fm_plan *p, int64_t 
         if (hdr != NULL) hdr[L + l] = dropped ? off : -1;
         if (dropped) off = align_up(off + B * net->units[l] * es);
     }
-    const int team = team_shape(net, B);
+    const int64_t kept = kept_rows(net, B);
     for (int64_t l = 0; l < L; l++) {
-        const int kept = team && l < L - 1;
-        if (hdr != NULL) hdr[4 * L + 2 + l] = kept ? off : -1;
-        if (kept) off = align_up(off + B * net->units[l + 1] * es);
+        if (hdr != NULL) hdr[4 * L + 2 + l] = kept > 0 && l < L - 1 ? off : -1;
+        if (kept > 0 && l < L - 1) off = align_up(off + kept * net->units[l + 1] * es);
     }
     if (hdr != NULL) { /* tensor bounds for per-tensor gradient clipping */
         int64_t *bounds = hdr + 2 * L, nt = 0, pos = 0;

@@ -18,8 +18,10 @@
  * A team needs its threads running: where the cores are taken (another library's threads
  * still spinning after its last call, as OpenBLAS's do for about 0.1 s, or other processes),
  * a thread waits at each barrier for one the system has not scheduled. Each thread times its
- * waits; when one spent most of two windows of TEAM_WINDOW steps in a row waiting, the run
- * goes on in FN(train)'s loop (the same bits either way) and says so (fm_stats.team_waited).
+ * waits at the two barriers that end evenly shared work (the forward and the dX chain; at the
+ * others some threads wait by design); when one spent over TEAM_WAIT_SHARE of two windows of
+ * TEAM_WINDOW steps in a row there, the run goes on in FN(train)'s loop (the same bits
+ * either way) and says so (fm_stats.team_waited).
  *
  * Every element gets the operations FN(train) gives it, in the same order: the GEMM gives an
  * element of C the same bits whichever rows or columns are computed with it, the other passes
@@ -29,6 +31,8 @@
 
 #define PP_STRIDE (FM_ALIGN / (int64_t)sizeof(double))
 #define TEAM_WINDOW 4
+#define TEAM_WAIT_SHARE 0.25
+
 
 /* How many threads train this network as a team (1: FN(train)'s loop, the GEMM threading its
  * own products): not with gradient clipping (norms over whole tensors). */
@@ -41,6 +45,14 @@ static int FN(team_size)(const fm_net *net, const fm_optim *opt, int64_t B, int 
 }
 
 #ifdef _OPENMP
+/* A barrier of the team (orphaned: called inside its parallel region), its wait added to
+ * *waited. */
+static inline void FN(team_barrier)(double *waited) {
+    const double arrived = omp_get_wtime();
+#pragma omp barrier
+    *waited += omp_get_wtime() - arrived;
+}
+
 /* Inverted dropout on elements [lo, hi) of V: the mask dropout_apply gives them. */
 static void FN(dropout_range)(REAL *dst, const REAL *src, int64_t lo, int64_t hi, double rate,
                               uint64_t key) {
@@ -85,6 +97,9 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
     const unsigned fp_mode = fm_fp_mode();
     /* written by thread 0 in the loss stage, read by all after the barrier that follows it */
     int step_status = FM_OK;
+    /* a product's failure (any thread, any stage); thread 0 reads it in the loss stage, when
+     * no thread writes it, and ends the run there (fit restores the weights it raises on) */
+    int failed = FM_OK;
     double pen_scale = 1;
     int64_t steps = 0;
     /* the largest share of a window any thread spent waiting, by window parity: the threads
@@ -96,14 +111,8 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
         const unsigned own_mode = fm_fp_mode();
         fm_fp_set_mode(fp_mode);
         const int t = omp_get_thread_num(), tn = omp_get_num_threads();
-        double waited = 0, window_start = omp_get_wtime(), arrived; /* this thread's waits */
+        double waited = 0, window_start = omp_get_wtime(); /* this thread's waits */
         int bad_windows = 0; /* the same in every thread: each reads the same slots */
-#define WAIT_BARRIER()                                                                       \
-    do {                                                                                     \
-        arrived = omp_get_wtime();                                                           \
-        _Pragma("omp barrier");                                                              \
-        waited += omp_get_wtime() - arrived;                                                 \
-    } while (0)
         if (has_pen) FN(team_penalty)(net, P, w, t, tn);
         for (int64_t bi = first_batch; bi < first_batch + n_batches; bi++) {
             const int64_t start = bi * B, cnt = n - start < B ? n - start : B;
@@ -133,18 +142,26 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                 REAL *Y = ACT_OUT(w, l) + i0 * nout, *C = last ? w->zl + i0 * nout : Y;
                 int st = GEMM_EX(m, nout, nin, 1, in + i0 * rs, rs, cs, W, nout, 1, 0, C, nout, 1,
                                  b, net->act[l], net->act_alpha[l], Y, nout, 1);
-                status = st < status ? st : status;
+                if (st != FM_OK) {
+                    status = st < status ? st : status;
+#pragma omp atomic write
+                    failed = st;
+                }
                 if (!last && net->dropout[l + 1] > 0)
                     FN(dropout_range)(DROPPED(w, l + 1), ACT_OUT(w, l), i0 * nout, i1 * nout,
                                       net->dropout[l + 1], dropout_key(seed, iteration, l + 1));
             }
-            WAIT_BARRIER();
+            FN(team_barrier)(&waited); /* every row forward: the threads' shares are even */
             if (t == 0) { /* loss, metrics and dZ of the last layer (in d0), as FN(train) */
                 const REAL *Y = ACT_OUT(w, L - 1);
                 double pen = 0, loss; /* the terms in FN(penalty)'s order */
                 if (has_pen)
                     for (int64_t i = 0; i < terms; i++) pen += w->pp[i * PP_STRIDE];
-                int st = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, pen, &loss, &pen_scale);
+                int st;
+#pragma omp atomic read
+                st = failed;
+                if (st == FM_OK)
+                    st = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, pen, &loss, &pen_scale);
                 if (st == FM_OK && !isfinite(loss)) {
                     stats->bad_batch = bi;
                     st = FM_ERR_NONFINITE;
@@ -156,7 +173,7 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                 }
                 step_status = st;
             }
-            WAIT_BARRIER();
+#pragma omp barrier /* the loss (thread 0 alone: its wait is by design, not timed) */
             if (step_status != FM_OK) break; /* every thread read it after the same barrier */
             /* backward through the dX of every layer for these rows: dZ of layer l is kept
              * (d0 for the last) for dW; a layer's dX goes to raw before the activation's
@@ -170,14 +187,18 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                 const REAL *dZ = l == L - 1 ? w->d0 : KEPT_DZ(w, l);
                 int st = GEMM(m, nin, nout, 1, dZ + i0 * nout, nout, 1, P + off, 1, nout, 0, raw,
                               nin, 1, 1);
-                status = st < status ? st : status;
+                if (st != FM_OK) {
+                    status = st < status ? st : status;
+#pragma omp atomic write
+                    failed = st;
+                }
                 if (net->dropout[l] > 0) /* the masks of the batch's elements i0 nin on */
                     FN(dropout_range)(raw - i0 * nin, raw - i0 * nin, i0 * nin, i1 * nin,
                                       net->dropout[l], dropout_key(seed, iteration, l));
                 EWK->act_backward(KEPT_DZ(w, l - 1) + i0 * nin, raw, ACT_OUT(w, l - 1) + i0 * nin,
                                   m, nin, net->act[l - 1], net->act_alpha[l - 1]);
             }
-            WAIT_BARRIER(); /* every row of every dZ is written */
+            FN(team_barrier)(&waited); /* every row of every dZ is written: even shares */
             /* dW, db, their penalty gradients and the update of this thread's parameter rows;
              * then their penalty for the next step's loss */
             const double lr = fm_optim_lr(opt, iteration);
@@ -192,7 +213,11 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                 if (r1 > r0) {
                     int st = GEMM(r1 - r0, nout, cnt, 1, in + r0 * cs, cs, rs, dZ, nout, 1, 0,
                                   dW + r0 * nout, nout, 1, 1);
+                    if (st != FM_OK) {
                     status = st < status ? st : status;
+#pragma omp atomic write
+                    failed = st;
+                }
                     FN(add_penalty_grad)(dW + r0 * nout, W + r0 * nout, (r1 - r0) * nout,
                                          net->l1[l], net->l2[l], pen_scale);
                     EWK->update(P, G, S, n_params, off + r0 * nout, (r1 - r0) * nout, 1, 0, opt,
@@ -210,7 +235,8 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
             }
             if (has_pen) FN(team_penalty)(net, P, w, t, tn);
             if (t == 0) steps++;
-            WAIT_BARRIER(); /* every parameter is updated before the next forward reads it */
+#pragma omp barrier /* every parameter is updated before the next forward reads it (the
+                    * shares of parameter rows may be uneven: not timed) */
             const int64_t k = bi - first_batch + 1; /* steps done */
             if (k % TEAM_WINDOW == 0) { /* did a thread spend most of the window waiting? */
                 const double now = omp_get_wtime(), share = waited / (now - window_start);
@@ -221,14 +247,13 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                 window_start = now;
 #pragma omp barrier
                 /* two windows in a row: not a passing interruption */
-                bad_windows = *slot > 0.5 ? bad_windows + 1 : 0;
+                bad_windows = *slot > TEAM_WAIT_SHARE ? bad_windows + 1 : 0;
                 if (t == 0) worst[(k / TEAM_WINDOW + 1) % 2] = 0;
                 if (bad_windows == 2) break;
             }
         }
         fm_fp_set_mode(own_mode);
     }
-#undef WAIT_BARRIER
     *iterations = it0 + steps;
     *done = steps;
     return status != FM_OK ? status : step_status;
@@ -236,3 +261,4 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
 #endif
 #undef PP_STRIDE
 #undef TEAM_WINDOW
+#undef TEAM_WAIT_SHARE
