@@ -89,6 +89,18 @@ typedef struct {
 #define FM_TEAM_MAX_MNK ((int64_t)1 << 20)
 #define FM_TEAM_MIN_ROWS 16
 
+/* The widest layer output: the row stride of the gradient buffers d0 and d1. */
+static int64_t max_width(const fm_net *net) {
+    int64_t maxw = 1;
+    for (int64_t l = 1; l <= net->n_layers; l++) maxw = net->units[l] > maxw ? net->units[l] : maxw;
+    return maxw;
+}
+
+/* Whether layer l has any kernel or bias penalty. */
+static int penalized(const fm_net *net, int64_t l) {
+    return net->l1[l] != 0 || net->l2[l] != 0 || net->bias_l1[l] != 0 || net->bias_l2[l] != 0;
+}
+
 static int64_t pen_blocks(int64_t rows) { return (rows + FM_PEN_ROWS - 1) / FM_PEN_ROWS; }
 
 /* Penalty terms of the network: each layer's kernel blocks, then its bias. */
@@ -139,8 +151,7 @@ static int64_t kept_rows(const fm_net *net, int64_t B) {
 static int64_t plan_workspace(const fm_net *net, int64_t B, fm_plan *p, int64_t *hdr) {
     const int64_t L = net->n_layers, es = net->dtype == FM_FLOAT32 ? 4 : 8;
     const int64_t n_out = net->units[L];
-    int64_t maxw = 1;
-    for (int64_t l = 1; l <= L; l++) maxw = net->units[l] > maxw ? net->units[l] : maxw;
+    const int64_t maxw = max_width(net);
     int64_t off = 0;
     p->header = off;
     off = align_up(off + (5 * L + 2) * 8);

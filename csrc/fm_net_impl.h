@@ -51,11 +51,12 @@ static void FN(gather)(REAL *dst, const REAL *src, int64_t rs, int64_t cs, int64
     }
 }
 
-/* Inverted dropout: dst = src * mask / (1 - rate); dst may be src. */
-static void FN(dropout_apply)(REAL *dst, const REAL *src, int64_t len, double rate,
+/* Inverted dropout on elements [lo, hi): dst = src * mask / (1 - rate), the mask of element e
+ * drawn from (key, e) whichever range it is applied in; dst may be src. */
+static void FN(dropout_apply)(REAL *dst, const REAL *src, int64_t lo, int64_t hi, double rate,
                               uint64_t key) {
     const REAL scale = (REAL)(1.0 / (1.0 - rate));
-    for (int64_t e = 0; e < len; e++)
+    for (int64_t e = lo; e < hi; e++)
         dst[e] = fm_hash_uniform(key, (uint64_t)e) >= rate ? src[e] * scale : (REAL)0;
 }
 
@@ -92,7 +93,7 @@ static int FN(forward)(const fm_net *net, const REAL *P, const FN(ws) * w, int64
                                          net->act[l], net->act_alpha[l], n_threads);
         if (status != FM_OK) return status;
         if (!last && train && net->dropout[l + 1] > 0)
-            FN(dropout_apply)(DROPPED(w, l + 1), Y, nb * nout, net->dropout[l + 1],
+            FN(dropout_apply)(DROPPED(w, l + 1), Y, 0, nb * nout, net->dropout[l + 1],
                               dropout_key(seed, iteration, l + 1));
     }
     return FM_OK;
@@ -125,7 +126,7 @@ static double FN(penalty)(const fm_net *net, const REAL *P) {
     int64_t off = 0;
     for (int64_t l = 0; l < net->n_layers; l++) {
         const int64_t nin = net->units[l], nout = net->units[l + 1];
-        if (net->l1[l] != 0 || net->l2[l] != 0 || net->bias_l1[l] != 0 || net->bias_l2[l] != 0)
+        if (penalized(net, l))
             for (int64_t i = 0; i <= pen_blocks(nin); i++)
                 pen += FN(penalty_term)(net, l, P + off, i);
         off += nin * nout + (net->use_bias[l] ? nout : 0);
@@ -160,7 +161,7 @@ static int FN(backward)(const fm_net *net, const REAL *P, REAL *G, const FN(ws) 
                                  pen_scale);
         if (l > 0) {
             if (train && net->dropout[l] > 0)
-                FN(dropout_apply)(dnext, dnext, nb * nin, net->dropout[l],
+                FN(dropout_apply)(dnext, dnext, 0, nb * nin, net->dropout[l],
                                   dropout_key(seed, iteration, l));
             /* dZ_{l-1} goes to dcur, free now: distinct buffers keep the loop vectorised
              * (an in-place call would fail the compiler's overlap check) */
@@ -244,7 +245,7 @@ static int FN(train)(const fm_net *net, const fm_optim *opt, void *params, void 
         const REAL *tb = T != NULL ? w->tb : NULL, *wb = SW != NULL ? w->wb : NULL;
         const int64_t *lb = data->labels != NULL ? w->lb : NULL;
         if (net->dropout[0] > 0)
-            FN(dropout_apply)(w->xb, w->xb, cnt * n_in, net->dropout[0],
+            FN(dropout_apply)(w->xb, w->xb, 0, cnt * n_in, net->dropout[0],
                               dropout_key(seed, *iterations, 0));
         int status = FN(forward)(net, P, w, cnt, w->xb, n_in, 1, 1, seed, *iterations, NULL,
                                  n_threads);

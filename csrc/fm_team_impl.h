@@ -53,14 +53,6 @@ static inline void FN(team_barrier)(double *waited) {
     *waited += omp_get_wtime() - arrived;
 }
 
-/* Inverted dropout on elements [lo, hi) of V: the mask dropout_apply gives them. */
-static void FN(dropout_range)(REAL *dst, const REAL *src, int64_t lo, int64_t hi, double rate,
-                              uint64_t key) {
-    const REAL scale = (REAL)(1.0 / (1.0 - rate));
-    for (int64_t e = lo; e < hi; e++)
-        dst[e] = fm_hash_uniform(key, (uint64_t)e) >= rate ? src[e] * scale : (REAL)0;
-}
-
 /* Thread t's penalty terms (kernel blocks it owns; the biases for the last thread) of the
  * parameters P into w->pp. */
 static void FN(team_penalty)(const fm_net *net, const REAL *P, const FN(ws) * w, int t,
@@ -68,8 +60,9 @@ static void FN(team_penalty)(const fm_net *net, const REAL *P, const FN(ws) * w,
     int64_t off = 0, term = 0;
     for (int64_t l = 0; l < net->n_layers; l++) {
         const int64_t nin = net->units[l], nout = net->units[l + 1], nb = pen_blocks(nin);
-        const int64_t b0 = nb * t / tn, b1 = nb * (t + 1) / tn;
-        for (int64_t i = b0; i < b1; i++)
+        int64_t r0, r1; /* the rows it owns: whole blocks */
+        team_rows(nin, t, tn, &r0, &r1);
+        for (int64_t i = r0 / FM_PEN_ROWS; r1 > r0 && i < pen_blocks(r1); i++)
             w->pp[(term + i) * PP_STRIDE] = FN(penalty_term)(net, l, P + off, i);
         if (t == tn - 1) w->pp[(term + nb) * PP_STRIDE] = FN(penalty_term)(net, l, P + off, nb);
         term += nb + 1;
@@ -85,15 +78,12 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                           uint64_t seed, fm_stats *stats, int nt, int64_t *done) {
     const int64_t L = net->n_layers, n = data->n, n_in = net->units[0], n_out = net->units[L];
     const int64_t n_params = fm_net_param_count(net), it0 = *iterations, terms = pen_terms(net);
-    int64_t maxw = 1; /* d1's rows: as wide as the widest layer (fm_net.c's plan) */
-    for (int64_t l = 1; l <= L; l++) maxw = net->units[l] > maxw ? net->units[l] : maxw;
+    const int64_t maxw = max_width(net); /* d1's rows (fm_net.c's plan) */
     const REAL *X = (const REAL *)data->X, *T = (const REAL *)data->T, *SW = (const REAL *)data->sw;
     const REAL *tb = T != NULL ? w->tb : NULL, *wb = SW != NULL ? w->wb : NULL;
     const int64_t *lb = data->labels != NULL ? w->lb : NULL;
     int has_pen = 0;
-    for (int64_t l = 0; l < L; l++)
-        has_pen |= net->l1[l] != 0 || net->l2[l] != 0 || net->bias_l1[l] != 0 ||
-                   net->bias_l2[l] != 0;
+    for (int64_t l = 0; l < L; l++) has_pen |= penalized(net, l);
     const unsigned fp_mode = fm_fp_mode();
     /* written by thread 0 in the loss stage, read by all after the barrier that follows it */
     int step_status = FM_OK;
@@ -128,7 +118,7 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
             if (SW != NULL)
                 for (int64_t r = 0; r < m; r++) w->wb[i0 + r] = SW[rows[r]];
             if (net->dropout[0] > 0)
-                FN(dropout_range)(w->xb, w->xb, i0 * n_in, i1 * n_in, net->dropout[0],
+                FN(dropout_apply)(w->xb, w->xb, i0 * n_in, i1 * n_in, net->dropout[0],
                                   dropout_key(seed, iteration, 0));
             /* forward: these rows through every layer */
             int64_t off = 0;
@@ -148,7 +138,7 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                     failed = st;
                 }
                 if (!last && net->dropout[l + 1] > 0)
-                    FN(dropout_range)(DROPPED(w, l + 1), ACT_OUT(w, l), i0 * nout, i1 * nout,
+                    FN(dropout_apply)(DROPPED(w, l + 1), ACT_OUT(w, l), i0 * nout, i1 * nout,
                                       net->dropout[l + 1], dropout_key(seed, iteration, l + 1));
             }
             FN(team_barrier)(&waited); /* every row forward: the threads' shares are even */
@@ -193,7 +183,7 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                     failed = st;
                 }
                 if (net->dropout[l] > 0) /* the masks of the batch's elements i0 nin on */
-                    FN(dropout_range)(raw - i0 * nin, raw - i0 * nin, i0 * nin, i1 * nin,
+                    FN(dropout_apply)(raw - i0 * nin, raw - i0 * nin, i0 * nin, i1 * nin,
                                       net->dropout[l], dropout_key(seed, iteration, l));
                 EWK->act_backward(KEPT_DZ(w, l - 1) + i0 * nin, raw, ACT_OUT(w, l - 1) + i0 * nin,
                                   m, nin, net->act[l - 1], net->act_alpha[l - 1]);
