@@ -6,13 +6,12 @@ early on empty input, calls C with the GIL released, and maps the C status to an
 The kernels are reachable here one by one (``gemm``, ``act_forward``, ``loss``...) so tests hit
 C directly; :class:`Engine` is the training engine every model in the package drives.
 """
-import time
-
 import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memset
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 cnp.import_array()
 
@@ -42,7 +41,30 @@ OPT_STATE_SLOTS = FM_OPT_STATE_SLOTS
 # After the threads sharing training steps were found waiting for each other (the cores taken
 # by other work: OpenBLAS's threads spin for about 0.1 s after each call), train on one
 # thread for this long before trying again.
-TEAM_BACKOFF_SECONDS = 0.2
+cdef double _TEAM_BACKOFF = 0.2
+# A team can also be slower than one thread without waiting: where the cores pass cache lines
+# to each other slowly (how the virtual CPUs sit on the machine, which can change from one
+# second to the next), every step pays for the weights and gradients its threads share. Both
+# give the same bits, so the engine times each way's batches and trains with the faster,
+# timing the other again every _TEAM_PROBE seconds.
+cdef double _TEAM_PROBE = 0.5
+#: How training chooses between a team and one thread where a team applies: "auto" (the
+#: faster, as timed), "always" (a team; it still goes on alone after waiting) or "never".
+#: Process-wide (set_team_policy); the same bits whichever.
+TEAM_POLICIES = ("auto", "always", "never")
+cdef int _team_policy = 0
+
+
+def set_team_policy(policy):
+    """Sets how every engine chooses between a team of threads and one thread (see
+    TEAM_POLICIES); returns the previous policy."""
+    global _team_policy
+    if policy not in TEAM_POLICIES:
+        raise ValueError(f"team policy must be one of {TEAM_POLICIES}, got {policy!r}")
+    previous = TEAM_POLICIES[_team_policy]
+    _team_policy = TEAM_POLICIES.index(policy)
+    return previous
+
 
 _OPT_DEFAULTS = {
     "learning_rate": None, "momentum": 0.0, "nesterov": False, "beta_1": 0.9,
@@ -51,6 +73,13 @@ _OPT_DEFAULTS = {
     "initial_accumulator_value": 0.1,
 }
 _LR_DEFAULTS = {0: 0.01, 1: 0.001, 2: 0.001, 3: 0.001, 4: 0.001}
+
+
+cdef inline double _now() noexcept nogil:
+    """Seconds on the monotonic clock."""
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <double>ts.tv_sec + 1e-9 * <double>ts.tv_nsec
 
 
 cdef int _check(int status, str what) except -1:
@@ -767,6 +796,13 @@ cdef class Engine:
     cdef double _team_off_until
     # How many training calls found their threads waiting for each other and went on with one.
     cdef readonly int64_t team_waits
+    # Batches of the runs a team started. The choice between a team and one thread: seconds
+    # per batch with one thread [0] and with the team [1] (0: not timed yet), the batch size
+    # they were timed at, and when the slower way is timed again.
+    cdef readonly int64_t team_batches
+    cdef double _rate[2]
+    cdef int64_t _rate_batch
+    cdef double _probe_at
 
     def __cinit__(self, units, activations, act_alphas, use_bias, dropout, l1, l2, loss,
                   dtype=np.float32, bias_l1=None, bias_l2=None, norm="rows",
@@ -921,16 +957,62 @@ cdef class Engine:
     def set_num_threads(self, n):
         self.n_threads = _nthreads(n)
 
-    cdef int _train_threads(self):
-        """The thread count for the next training call: one while backing off (the cores
-        were found taken by other work, such as BLAS threads still spinning)."""
-        if self.n_threads > 1 and time.monotonic() < self._team_off_until:
+    cdef int _train_threads(self, int64_t batch_size, bint team_ok, double now) noexcept nogil:
+        """The thread count for the next training run of batches of batch_size rows;
+        team_ok: a team would share them (fm_train_team_size)."""
+        if self.n_threads <= 1 or not team_ok:
+            return self.n_threads
+        if now < self._team_off_until or _team_policy == 2:
+            return 1  # backing off after waiting (cores taken by other work), or told to
+        if _team_policy == 1:
+            return self.n_threads
+        if batch_size != self._rate_batch:
+            self._rate[0] = 0
+            self._rate[1] = 0
+            self._rate_batch = batch_size
+            self._probe_at = 0
+        if self._rate[1] == 0:
+            return self.n_threads
+        if self._rate[0] == 0:
             return 1
-        return self.n_threads
+        cdef bint team_faster = self._rate[1] <= self._rate[0]
+        if now >= self._probe_at:  # time the slower way again: the machine may have changed
+            self._probe_at = now + _TEAM_PROBE
+            team_faster = not team_faster
+        return self.n_threads if team_faster else 1
 
-    cdef _team_waited(self):
-        self.team_waits += 1
-        self._team_off_until = time.monotonic() + TEAM_BACKOFF_SECONDS
+    cdef void _timed(self, int nt, int64_t batch_size, int64_t n_batches, double seconds,
+                     bint waited, double now) noexcept nogil:
+        """Records a training run that _train_threads chose nt for (with team_ok)."""
+        if nt > 1:
+            self.team_batches += n_batches
+        if waited:  # its threads waited for each other: one thread for a while
+            self.team_waits += 1
+            self._team_off_until = now + _TEAM_BACKOFF
+            return
+        if n_batches < 1 or batch_size != self._rate_batch:
+            return
+        cdef int i = 1 if nt > 1 else 0
+        cdef double r = seconds / <double>n_batches
+        self._rate[i] = r if self._rate[i] == 0 else 0.5 * (self._rate[i] + r)
+        if self._rate[0] > 0 and self._rate[1] > 0 and self._probe_at == 0:
+            self._probe_at = now + _TEAM_PROBE
+
+    def choose_threads(self, int64_t batch_size, bint team_ok, double now):
+        """The thread count the next training run would get (the choice is recorded as
+        that run's); ``now`` on the monotonic clock. For tests of the policy."""
+        return self._train_threads(batch_size, team_ok, now)
+
+    def record_run(self, int nt, int64_t batch_size, int64_t n_batches, double seconds,
+                   bint waited, double now):
+        """Records a run as training does after one (nt from choose_threads). For tests."""
+        self._timed(nt, batch_size, n_batches, seconds, waited, now)
+
+    @property
+    def team_rates(self):
+        """(seconds per batch on one thread, with the team) as timed for the batch size last
+        trained, 0 where not timed yet."""
+        return (self._rate[0], self._rate[1])
 
     def team_size(self, int64_t batch_size):
         """How many threads share each training step with batches of batch_size rows (1: one
@@ -1117,18 +1199,24 @@ cdef class Engine:
         cdef void *sp = cnp.PyArray_DATA(sa)
         cdef void *wp = cnp.PyArray_DATA(wa)
         cdef const int64_t *op = <const int64_t *>cnp.PyArray_DATA(oa)
-        cdef int nt = self._train_threads()
+        cdef bint team_ok = fm_train_team_size(&self.net, &self.opt, batch_size,
+                                               self.n_threads) > 1
+        cdef double t0
+        cdef int nt
         try:
             with nogil:
+                t0 = _now()
+                nt = self._train_threads(batch_size, team_ok, t0)
                 status = fm_train(&self.net, &self.opt, pp, gp, sp, &it, wp, batch_size, &d, op,
                                   first_batch, n_batches, sd, &s, nt)
+                if team_ok:  # a failed run's time says nothing; its waits still count
+                    self._timed(nt, batch_size, n_batches if status == FM_OK else 0,
+                                _now() - t0, s.team_waited, _now())
         finally:
             self._training = 0
             if shared:
                 self._work_busy = 0
         self.iterations = it
-        if s.team_waited:
-            self._team_waited()
         if status != FM_OK and status != FM_ERR_NONFINITE:
             _check(status, "train")
         if totals is not None:
@@ -1190,9 +1278,11 @@ cdef class Engine:
         cdef void *sp = cnp.PyArray_DATA(sa)
         cdef void *wp = cnp.PyArray_DATA(wa)
         cdef int64_t *op = <int64_t *>cnp.PyArray_DATA(oa)
-        cdef int nt = self._train_threads()
+        cdef bint team_ok = fm_train_team_size(&self.net, &self.opt, batch_size,
+                                               self.n_threads) > 1
+        cdef int nt
         cdef int64_t e = 0, i
-        cdef bint waited = False
+        cdef double t0
         try:
             with nogil:
                 while e < n_epochs:
@@ -1200,11 +1290,13 @@ cdef class Engine:
                         fm_shuffle(op, d.n, rs)
                     memset(&s, 0, sizeof(fm_stats))
                     s.bad_batch = -1
+                    t0 = _now()
+                    nt = self._train_threads(batch_size, team_ok, t0)  # chosen per epoch
                     status = fm_train(&self.net, &self.opt, pp, gp, sp, &it, wp, batch_size,
                                       &d, op, 0, nb, sd, &s, nt)
-                    if s.team_waited:  # one thread for the rest of this call
-                        waited = True
-                        nt = 1
+                    if team_ok:
+                        self._timed(nt, batch_size, nb if status == FM_OK else 0, _now() - t0,
+                                    s.team_waited, _now())
                     if status != FM_OK:
                         break
                     ov[e, 0] = s.loss_sum
@@ -1218,8 +1310,6 @@ cdef class Engine:
             if shared:
                 self._work_busy = 0
         self.iterations = it
-        if waited:
-            self._team_waited()
         if status != FM_OK and status != FM_ERR_NONFINITE:
             _check(status, "train")
         return int(status), out[:e], int(e), int(s.bad_batch) if status != FM_OK else -1
