@@ -274,6 +274,25 @@ def test_a_row_does_not_depend_on_the_path(arch, rng, dtype, trans_a):
     np.testing.assert_allclose(whole, want, rtol=0, atol=1e-3 if dtype == np.float32 else 1e-10)
 
 
+@pytest.mark.parametrize("k,n", [(64, 128), (300, 100), (700, 100)])
+def test_transposed_b_too_large_for_the_stack(arch, rng, dtype, k, n):
+    # dZ @ W^T on few rows packs W^T whole for the unpacked path: on the stack up to 32 KiB,
+    # in an allocated buffer up to 256 KiB, on the packed path beyond (700 x 100 in either
+    # dtype); the rows must keep the bits the packed path gives them
+    m = 32
+    a, b, c0 = operands(rng, m, n, k, dtype, trans_b=True)
+    bias = rand(rng, n, dtype)
+    c = c0.copy()
+    core().gemm(a, b, c, 1.0, 0.0, False, True)
+    check(c, a, b, None, dtype, 1.0, 0.0, False, True, msg=f"{arch} {(m, n, k)}")
+    reps = blocking(arch, dtype)["sup_mnk"] // (m * n * k) + 1  # the rows repeated: packed
+    whole = np.empty((reps * m, n), dtype)
+    core().gemm_ex(np.tile(a, (reps, 1)), b, whole, bias, "relu", 0.0, None, trans_b=True)
+    part = np.empty((m, n), dtype)
+    core().gemm_ex(a, b, part, bias, "relu", 0.0, None, trans_b=True)
+    assert np.array_equal(part, whole[:m]) and np.array_equal(part, whole[-m:])
+
+
 def test_small_entry_refuses_larger_products(rng, dtype):
     side = int(round(core().GEMM_SMALL_MNK ** (1 / 3))) + 1
     a, b, c = operands(rng, side, side, side, dtype)
