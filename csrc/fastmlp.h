@@ -165,6 +165,8 @@ int fm_cpu_features(void);
 int fm_gemm_blocking(int arch, int dtype, int64_t out[8]);
 int fm_has_openmp(void);
 int fm_default_num_threads(void);
+/* Seconds on a monotonic clock (for timing runs against each other). */
+double fm_seconds(void);
 
 /* ---- element-wise kernels (X, Y, dX, dY: m x n, C-contiguous; Y may alias X) ------------- */
 int fm_act_forward_s(float *Y, const float *X, int64_t m, int64_t n, int act, double alpha);

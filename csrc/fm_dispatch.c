@@ -10,6 +10,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(_WIN32)
+#include <windows.h>
+#else
+#include <time.h>
+#endif
 
 static const fm_kernels fm_kernels_generic = {FM_ARCH_GENERIC, &fm_sgemm_generic,
                                               &fm_dgemm_generic, &fm_sew_generic,
@@ -137,6 +142,19 @@ int fm_default_num_threads(void) {
     return omp_get_max_threads();
 #else
     return 1;
+#endif
+}
+
+double fm_seconds(void) {
+#if defined(_WIN32)
+    LARGE_INTEGER freq, count;
+    QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&count);
+    return (double)count.QuadPart / (double)freq.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 #endif
 }
 

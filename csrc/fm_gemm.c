@@ -20,8 +20,9 @@
 #define FM_GEMM_STACK_BYTES (32 * 1024) /* packing buffers up to this size live on the stack */
 /* A transposed B (W^T in backprop) up to this size is packed whole for the small path, in an
  * allocated buffer beyond the stack's: dZ @ W^T of a 64 x 128 float64 layer stays unpacked
- * in A rather than taking the packed path (for its few rows, 1.25x slower). */
-#define FM_GEMM_SUP_B_BYTES (256 * 1024)
+ * in A rather than taking the packed path (for its few rows, 1.25x slower). Below glibc's
+ * first mmap threshold, so the buffer comes from the heap. */
+#define FM_GEMM_SUP_B_BYTES (128 * 1024)
 #define FM_GEMM_ALIGN 64                /* bytes: packed panels start on cache lines */
 #if defined(__GNUC__)
 #define FM_ALIGNED __attribute__((aligned(FM_GEMM_ALIGN)))

@@ -81,13 +81,13 @@ static void FN(gemm_sup)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL al
     }
 }
 
-/* The small path with B packed into a buffer on this thread's stack, or allocated for this
- * call where B is larger (up to FM_GEMM_SUP_B_BYTES, see fm_gemm_sup_fits). */
-static FM_NOINLINE int FN(gemm_sup_stack)(const KSET *K, int64_t m, int64_t n, int64_t k,
-                                          REAL alpha, const REAL *A, int64_t rsa,
-                                          int64_t csa, const REAL *B, int64_t rsb,
-                                          int64_t csb, REAL beta, REAL *C, int64_t rsc,
-                                          int64_t csc, const FN(gemm_epi) *e) {
+/* The small path with B packed: into a buffer on this thread's stack, or allocated for this
+ * call where B is larger (gemm_run sends B of up to FM_GEMM_SUP_B_BYTES here). */
+static FM_NOINLINE int FN(gemm_sup_packed_b)(const KSET *K, int64_t m, int64_t n,
+                                             int64_t k, REAL alpha, const REAL *A, int64_t rsa,
+                                             int64_t csa, const REAL *B, int64_t rsb,
+                                             int64_t csb, REAL beta, REAL *C, int64_t rsc,
+                                             int64_t csc, const FN(gemm_epi) *e) {
     /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C */
     FM_ALIGNED REAL stack[FM_GEMM_STACK_BYTES / sizeof(REAL)];
     const size_t need = (size_t)k * (size_t)fm_gemm_round(n, K->nr) * sizeof(REAL);
@@ -201,8 +201,8 @@ static int FN(gemm_block)(const KSET *K, int packed, int64_t i0, int64_t i1, int
         FN(gemm_sup)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
                      &eb, NULL);
     else
-        return FN(gemm_sup_stack)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb, beta,
-                                  c, rsc, csc, &eb);
+        return FN(gemm_sup_packed_b)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb,
+                                     beta, c, rsc, csc, &eb);
     return FM_OK;
 }
 
@@ -323,8 +323,8 @@ int FN(gemm_small)(int64_t m, int64_t n, int64_t k, const REAL *A, int64_t rsa, 
     if (csb == 1)
         FN(gemm_sup)(K, m, n, k, 1, A, rsa, csa, B, rsb, 1, 0, C, n, 1, &e, NULL);
     else { /* B fits the stack (checked above): nothing to allocate, nothing can fail */
-        const int status = FN(gemm_sup_stack)(K, m, n, k, 1, A, rsa, csa, B, rsb, csb, 0, C, n,
-                                              1, &e);
+        const int status = FN(gemm_sup_packed_b)(K, m, n, k, 1, A, rsa, csa, B, rsb, csb, 0,
+                                                 C, n, 1, &e);
         if (status != FM_OK) return status;
     }
     if (act != FM_ACT_LINEAR || Y != C) (void)ACT(Y, C, m, n, act, act_alpha);

@@ -49,6 +49,7 @@ cdef extern from "fastmlp.h" nogil:
     int fm_arch_built(int arch)
     int fm_has_openmp()
     int fm_default_num_threads()
+    double fm_seconds()
 
     int fm_act_forward_s(float *Y, const float *X, int64_t m, int64_t n, int act, double alpha)
     int fm_act_forward_d(double *Y, const double *X, int64_t m, int64_t n, int act, double alpha)

@@ -11,7 +11,6 @@ cimport numpy as cnp
 from cython cimport floating
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memset
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 cnp.import_array()
 
@@ -45,14 +44,24 @@ cdef double _TEAM_BACKOFF = 0.2
 # A team can also be slower than one thread without waiting: where the cores pass cache lines
 # to each other slowly (how the virtual CPUs sit on the machine, which can change from one
 # second to the next), every step pays for the weights and gradients its threads share. Both
-# give the same bits, so the engine times each way's batches and trains with the faster,
-# timing the other again every _TEAM_PROBE seconds.
+# give the same bits, so the engine times each way's batches and trains with the faster; a
+# stretch of about _TEAM_PROBE_RUN seconds' batches times the other way again every
+# _TEAM_PROBE seconds (or 20 stretches, if longer). A first stretch of _TEAM_WARM_BATCHES
+# (threads starting, pages touched first) is not timed.
 cdef double _TEAM_PROBE = 0.5
+cdef double _TEAM_PROBE_RUN = 0.005
+cdef int64_t _TEAM_WARM_BATCHES = 4
+cdef int64_t _TEAM_FIRST_BATCHES = 16  # a way's first timed stretch, its rate unknown
+TEAM_PROBE_RUN = _TEAM_PROBE_RUN  # a copy, for tests
 #: How training chooses between a team and one thread where a team applies: "auto" (the
 #: faster, as timed), "always" (a team; it still goes on alone after waiting) or "never".
 #: Process-wide (set_team_policy); the same bits whichever.
 TEAM_POLICIES = ("auto", "always", "never")
 cdef int _team_policy = 0
+# How Engine._train_threads chose a stretch's thread count: not by timing (no team applies,
+# the policy, backing off), the untimed first stretch, timing a way, the faster way.
+cdef enum:
+    _CHOSE_FIXED, _CHOSE_WARM, _CHOSE_PROBE, _CHOSE_FASTER
 
 
 def set_team_policy(policy):
@@ -73,13 +82,6 @@ _OPT_DEFAULTS = {
     "initial_accumulator_value": 0.1,
 }
 _LR_DEFAULTS = {0: 0.01, 1: 0.001, 2: 0.001, 3: 0.001, 4: 0.001}
-
-
-cdef inline double _now() noexcept nogil:
-    """Seconds on the monotonic clock."""
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return <double>ts.tv_sec + 1e-9 * <double>ts.tv_nsec
 
 
 cdef int _check(int status, str what) except -1:
@@ -794,14 +796,17 @@ cdef class Engine:
     # Until when training runs on one thread: its threads recently spent most of their time
     # waiting for each other (see fm_stats.team_waited; the same bits either way).
     cdef double _team_off_until
-    # How many training calls found their threads waiting for each other and went on with one.
+    # How many stretches of training found their threads waiting for each other and went on
+    # with one.
     cdef readonly int64_t team_waits
-    # Batches of the runs a team started. The choice between a team and one thread: seconds
-    # per batch with one thread [0] and with the team [1] (0: not timed yet), the batch size
-    # they were timed at, and when the slower way is timed again.
+    # Batches trained in stretches a team started. The choice between a team and one thread:
+    # seconds per batch with one thread [0] and with the team [1] (0: not timed yet), the
+    # batch size and thread count they were timed at, whether the untimed first stretch ran,
+    # when the slower way is timed again, and how the last count was chosen (_CHOSE_*).
     cdef readonly int64_t team_batches
     cdef double _rate[2]
     cdef int64_t _rate_batch
+    cdef int _rate_threads, _warm, _chose
     cdef double _probe_at
 
     def __cinit__(self, units, activations, act_alphas, use_bias, dropout, l1, l2, loss,
@@ -955,58 +960,121 @@ cdef class Engine:
         self.iterations = 0
 
     def set_num_threads(self, n):
-        self.n_threads = _nthreads(n)
+        cdef int nt = _nthreads(n)
+        if nt != self.n_threads:
+            self._rate_threads = 0  # timings of another team size: timed anew
+        self.n_threads = nt
 
     cdef int _train_threads(self, int64_t batch_size, bint team_ok, double now) noexcept nogil:
-        """The thread count for the next training run of batches of batch_size rows;
-        team_ok: a team would share them (fm_train_team_size)."""
+        """The thread count for the next stretch of training on batches of batch_size rows
+        (team_ok: a team would share them, see fm_train_team_size); _chose says how."""
+        self._chose = _CHOSE_FIXED
         if self.n_threads <= 1 or not team_ok:
             return self.n_threads
         if now < self._team_off_until or _team_policy == 2:
             return 1  # backing off after waiting (cores taken by other work), or told to
         if _team_policy == 1:
             return self.n_threads
-        if batch_size != self._rate_batch:
+        if batch_size != self._rate_batch or self.n_threads != self._rate_threads:
             self._rate[0] = 0
             self._rate[1] = 0
             self._rate_batch = batch_size
+            self._rate_threads = self.n_threads
+            self._warm = 0
             self._probe_at = 0
-        if self._rate[1] == 0:
+        if not self._warm:
+            self._chose = _CHOSE_WARM
             return self.n_threads
-        if self._rate[0] == 0:
-            return 1
+        if self._rate[1] == 0 or self._rate[0] == 0:
+            self._chose = _CHOSE_PROBE
+            return self.n_threads if self._rate[1] == 0 else 1
         cdef bint team_faster = self._rate[1] <= self._rate[0]
-        if now >= self._probe_at:  # time the slower way again: the machine may have changed
-            self._probe_at = now + _TEAM_PROBE
-            team_faster = not team_faster
+        if now >= self._probe_at:  # the machine may have changed: time the slower way again
+            self._chose = _CHOSE_PROBE
+            return 1 if team_faster else self.n_threads
+        self._chose = _CHOSE_FASTER
         return self.n_threads if team_faster else 1
 
-    cdef void _timed(self, int nt, int64_t batch_size, int64_t n_batches, double seconds,
-                     bint waited, double now) noexcept nogil:
-        """Records a training run that _train_threads chose nt for (with team_ok)."""
+    cdef int64_t _stretch(self, int nt, int64_t n_batches) noexcept nogil:
+        """How many of n_batches the stretch _train_threads chose nt for trains: all of them,
+        unless it is timing a way (a short stretch)."""
+        cdef double rate = self._rate[1 if nt > 1 else 0]
+        cdef int64_t n = n_batches
+        if self._chose == _CHOSE_WARM:
+            n = _TEAM_WARM_BATCHES
+        elif self._chose == _CHOSE_PROBE:
+            n = _TEAM_FIRST_BATCHES if rate == 0 else <int64_t>(_TEAM_PROBE_RUN / rate) + 1
+        return n if n < n_batches else n_batches
+
+    cdef void _timed(self, int nt, int64_t n_batches, double seconds, bint waited,
+                     double now) noexcept nogil:
+        """Records a stretch of n_batches (0: it failed) that _train_threads chose nt for."""
+        cdef int chose = self._chose
+        self._chose = _CHOSE_FIXED
         if nt > 1:
             self.team_batches += n_batches
         if waited:  # its threads waited for each other: one thread for a while
             self.team_waits += 1
             self._team_off_until = now + _TEAM_BACKOFF
             return
-        if n_batches < 1 or batch_size != self._rate_batch:
+        if chose == _CHOSE_FIXED or n_batches < 1:
+            return
+        if chose == _CHOSE_WARM:
+            self._warm = 1
             return
         cdef int i = 1 if nt > 1 else 0
         cdef double r = seconds / <double>n_batches
-        self._rate[i] = r if self._rate[i] == 0 else 0.5 * (self._rate[i] + r)
-        if self._rate[0] > 0 and self._rate[1] > 0 and self._probe_at == 0:
-            self._probe_at = now + _TEAM_PROBE
+        # a probe replaces the other way's old rate; the way in use is averaged over stretches
+        self._rate[i] = r if chose == _CHOSE_PROBE or self._rate[i] == 0 else \
+            0.5 * (self._rate[i] + r)
+        if chose == _CHOSE_PROBE and self._rate[0] > 0 and self._rate[1] > 0:
+            self._probe_at = now + (_TEAM_PROBE if _TEAM_PROBE > 20 * seconds else 20 * seconds)
+
+    cdef int _train_run(self, void *pp, void *gp, void *sp, int64_t *it, void *work,
+                        int64_t batch_size, const fm_data *d, const int64_t *order,
+                        int64_t first, int64_t n_batches, uint64_t seed, fm_stats *s,
+                        bint team_ok) noexcept nogil:
+        """fm_train (its arguments but the thread count) on batches [first, first +
+        n_batches) in stretches, each on the thread count _train_threads chooses; the sums in s
+        and the iteration count go on across them (the same bits as one call)."""
+        cdef int status = FM_OK, nt
+        cdef int64_t n
+        cdef double t0, t1
+        while True:  # at least one call: fm_train checks its arguments even for no batches
+            t0 = fm_seconds()
+            nt = self._train_threads(batch_size, team_ok, t0)
+            n = self._stretch(nt, n_batches) if team_ok else n_batches
+            s.team_waited = 0
+            status = fm_train(&self.net, &self.opt, pp, gp, sp, it, work, batch_size, d, order,
+                              first, n, seed, s, nt)
+            t1 = fm_seconds()
+            if team_ok:  # a failed stretch's time says nothing; its waits still count
+                self._timed(nt, n if status == FM_OK else 0, t1 - t0, s.team_waited, t1)
+            first += n
+            n_batches -= n
+            if status != FM_OK or n_batches <= 0:
+                return status
 
     def choose_threads(self, int64_t batch_size, bint team_ok, double now):
-        """The thread count the next training run would get (the choice is recorded as
-        that run's); ``now`` on the monotonic clock. For tests of the policy."""
+        """The thread count the next stretch of training would get, recorded as that
+        stretch's choice; ``now`` in seconds (fm_seconds). For tests of the policy."""
+        self._check_idle()
         return self._train_threads(batch_size, team_ok, now)
 
-    def record_run(self, int nt, int64_t batch_size, int64_t n_batches, double seconds,
-                   bint waited, double now):
-        """Records a run as training does after one (nt from choose_threads). For tests."""
-        self._timed(nt, batch_size, n_batches, seconds, waited, now)
+    def stretch(self, int nt, int64_t n_batches):
+        """How many of n_batches the stretch last chosen would train. For tests."""
+        self._check_idle()
+        return self._stretch(nt, n_batches)
+
+    def record_run(self, int nt, int64_t n_batches, double seconds, bint waited, double now):
+        """Records a stretch as training does after one. For tests."""
+        self._check_idle()
+        self._timed(nt, n_batches, seconds, waited, now)
+
+    cdef int _check_idle(self) except -1:
+        if self._training:
+            raise RuntimeError("the engine is training")
+        return 0
 
     @property
     def team_rates(self):
@@ -1201,17 +1269,10 @@ cdef class Engine:
         cdef const int64_t *op = <const int64_t *>cnp.PyArray_DATA(oa)
         cdef bint team_ok = fm_train_team_size(&self.net, &self.opt, batch_size,
                                                self.n_threads) > 1
-        cdef double t0
-        cdef int nt
         try:
             with nogil:
-                t0 = _now()
-                nt = self._train_threads(batch_size, team_ok, t0)
-                status = fm_train(&self.net, &self.opt, pp, gp, sp, &it, wp, batch_size, &d, op,
-                                  first_batch, n_batches, sd, &s, nt)
-                if team_ok:  # a failed run's time says nothing; its waits still count
-                    self._timed(nt, batch_size, n_batches if status == FM_OK else 0,
-                                _now() - t0, s.team_waited, _now())
+                status = self._train_run(pp, gp, sp, &it, wp, batch_size, &d, op, first_batch,
+                                         n_batches, sd, &s, team_ok)
         finally:
             self._training = 0
             if shared:
@@ -1280,9 +1341,7 @@ cdef class Engine:
         cdef int64_t *op = <int64_t *>cnp.PyArray_DATA(oa)
         cdef bint team_ok = fm_train_team_size(&self.net, &self.opt, batch_size,
                                                self.n_threads) > 1
-        cdef int nt
         cdef int64_t e = 0, i
-        cdef double t0
         try:
             with nogil:
                 while e < n_epochs:
@@ -1290,13 +1349,8 @@ cdef class Engine:
                         fm_shuffle(op, d.n, rs)
                     memset(&s, 0, sizeof(fm_stats))
                     s.bad_batch = -1
-                    t0 = _now()
-                    nt = self._train_threads(batch_size, team_ok, t0)  # chosen per epoch
-                    status = fm_train(&self.net, &self.opt, pp, gp, sp, &it, wp, batch_size,
-                                      &d, op, 0, nb, sd, &s, nt)
-                    if team_ok:
-                        self._timed(nt, batch_size, nb if status == FM_OK else 0, _now() - t0,
-                                    s.team_waited, _now())
+                    status = self._train_run(pp, gp, sp, &it, wp, batch_size, &d, op, 0, nb, sd,
+                                             &s, team_ok)
                     if status != FM_OK:
                         break
                     ov[e, 0] = s.loss_sum

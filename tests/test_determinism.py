@@ -486,44 +486,71 @@ def test_predicted_rows_do_not_depend_on_the_batch_size(rng, dtype, act):
 
 @pytest.mark.threads
 def test_auto_team_policy_trains_with_the_faster_way_and_times_the_other_again():
-    # where a team applies, "auto" times a team's batches and one thread's and takes the
-    # faster, timing the slower again every half second (the machine may have changed);
-    # driven here with a made-up clock
+    # where a team applies, "auto" times short stretches of a team's batches and of one
+    # thread's and trains with the faster, timing the slower again every half second (the
+    # machine may have changed); driven here with a made-up clock
     from fastmlp.layers import Dense
     from fastmlp.models import Sequential
     model = Sequential([Dense(128, input_dim=64, activation="relu"), Dense(10)])
     model.compile(optimizer="adam", loss="mse")
     model.predict(np.zeros((1, 64)), verbose=0)
-    engine = model._engine
-    engine.set_num_threads(2)
+    e = model._engine
+    e.set_num_threads(2)
     assert core().set_team_policy("auto") == "auto"
-    assert engine.choose_threads(32, False, 0.0) == 2  # no team: the GEMM's own threads
-    assert engine.choose_threads(32, True, 0.0) == 2   # the team is timed first
-    engine.record_run(2, 32, 10, 1e-3, False, 0.0)
-    assert engine.choose_threads(32, True, 0.1) == 1   # then one thread
-    engine.record_run(1, 32, 10, 5e-4, False, 0.1)
-    assert engine.team_rates == (5e-5, 1e-4)
-    assert [engine.choose_threads(32, True, t) for t in (0.2, 0.5)] == [1, 1]
-    assert engine.choose_threads(32, True, 0.61) == 2  # half a second on: the team again
-    engine.record_run(2, 32, 10, 2e-4, False, 0.62)    # faster now (the rates are averaged)
-    assert engine.team_rates == (5e-5, 6e-5)
-    engine.record_run(2, 32, 10, 2e-4, False, 0.63)
-    assert engine.team_rates == (5e-5, 4e-5)
-    assert engine.choose_threads(32, True, 0.7) == 2
-    assert engine.choose_threads(32, True, 1.2) == 1   # and one thread timed again
-    engine.record_run(2, 32, 10, 2e-4, True, 1.3)      # a team that waited: one thread 0.2 s
-    assert engine.team_waits == 1 and engine.team_rates == (5e-5, 4e-5)
-    assert [engine.choose_threads(32, True, t) for t in (1.4, 1.51)] == [1, 2]
-    assert engine.choose_threads(64, True, 2.0) == 2   # a new batch size is timed anew
-    assert engine.team_rates == (0.0, 0.0)
-    assert engine.team_batches == 40
+
+    def step(team_ok, now, want_nt, want_len, seconds=None, n=None, waited=False, end=None):
+        nt = e.choose_threads(32, team_ok, now)
+        got = e.stretch(nt, 1000)
+        assert (nt, got) == (want_nt, want_len), now
+        if seconds is not None:
+            e.record_run(nt, got if n is None else n, seconds, waited,
+                         now + seconds if end is None else end)
+
+    step(False, 0.0, 2, 1000)               # no team applies: the GEMM's own threads
+    step(True, 0.0, 2, 4, seconds=1.0)      # a first stretch, not timed (threads starting)
+    assert e.team_rates == (0.0, 0.0)
+    step(True, 1.0, 2, 16, seconds=16 * 1.3e-3)  # the team is timed first
+    step(True, 1.1, 1, 16, seconds=16 * 5e-4)    # then one thread, and it is faster
+    assert e.team_rates == pytest.approx((5e-4, 1.3e-3))
+    step(True, 1.2, 1, 1000, seconds=1000 * 3e-4)  # the faster way, averaged over stretches
+    assert e.team_rates == pytest.approx((4e-4, 1.3e-3))
+    probe = int(core().TEAM_PROBE_RUN / 1.3e-3) + 1  # about 5 ms of the team's batches
+    step(True, 1.61, 2, probe, seconds=probe * 2e-4)  # half a second on: the team again
+    assert e.team_rates == pytest.approx((4e-4, 2e-4))  # a probe replaces the old rate
+    step(True, 1.7, 2, 1000, seconds=1e-2, n=10, waited=True)  # waited: alone for 0.2 s
+    assert e.team_waits == 1 and e.team_rates == pytest.approx((4e-4, 2e-4))
+    step(True, 1.8, 1, 1000, seconds=1.0, end=1.85)  # backing off: not timed
+    assert e.team_rates == pytest.approx((4e-4, 2e-4))
+    step(True, 1.95, 2, 1000)
+    step(True, 2.2, 1, int(core().TEAM_PROBE_RUN / 4e-4) + 1)  # one thread timed again
+    assert e.team_batches == 4 + 16 + probe + 10
     for policy, want in (("never", 1), ("always", 2)):
         core().set_team_policy(policy)
         try:
-            assert engine.choose_threads(64, True, 2.0) == want
+            step(True, 3.0, want, 1000)
         finally:
             core().set_team_policy("auto")
-    engine.set_num_threads(1)
-    assert engine.choose_threads(64, True, 3.0) == 1
+    e.set_num_threads(1)
+    step(True, 3.0, 1, 1000)
+    e.set_num_threads(2)                    # another team size: timed anew
+    step(True, 3.0, 2, 4)
+    assert e.team_rates == (0.0, 0.0)
     with pytest.raises(ValueError, match="team policy"):
         core().set_team_policy("sometimes")
+
+
+@pytest.mark.threads
+@needs_openmp
+def test_auto_team_policy_times_both_ways_while_training(rng, restore_threads):
+    # a fit of a few epochs times a team's stretches and one thread's, with the same bits
+    import fastmlp
+    x = rng.normal(size=(2000, 48))
+    y = rng.integers(0, 10, size=2000)
+    assert core().set_team_policy("auto") == "auto"
+    want = _team_fit(x, y, np.float64, 1, epochs=4)[1:]
+    got = _team_fit(x, y, np.float64, 2, epochs=4, engine_out=(engine := []))
+    assert same(got[1], want[0]) and got[2] == want[1] and got[3] == want[2]
+    serial, team = engine[0].team_rates
+    assert engine[0].team_batches > 0
+    assert (serial > 0 and team > 0) or engine[0].team_waits > 0
+    assert fastmlp.get_num_threads() == 2
