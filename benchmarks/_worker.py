@@ -32,9 +32,10 @@ import numpy as np
 from . import _data, _machine
 from ._impls import IMPLS, Skip
 
-# Each timed fit starts on quiet cores: the worker first waits this long, so that threads
-# another worker's library left spinning after its last call (OpenBLAS's spin about 0.1 s,
-# libgomp's well under 1 ms) have gone to sleep and do not take a core from this run.
+# Each timed fit or prediction loop starts on quiet cores: the worker first waits this long,
+# so that threads another worker's library left spinning after its last call (OpenBLAS's spin
+# about 0.1 s, libgomp's well under 1 ms) have gone to sleep and do not take a core from
+# this run.
 SETTLE_S = 0.3
 
 
@@ -154,12 +155,14 @@ class InferRunner:
 
     def run(self, seed):
         predict, model, X = self.impl.predict, self.model, self.X
+        time.sleep(SETTLE_S)
         t0 = time.perf_counter()
         for i in range(self.rows_1):
             predict(model, X[i:i + 1])
         t1 = time.perf_counter() - t0
         xb = X[:self.batch]
         calls = 0
+        time.sleep(SETTLE_S)
         t0 = time.perf_counter()
         while True:
             predict(model, xb)

@@ -50,6 +50,8 @@ static int64_t fm_gemm_even(int64_t len, int64_t max, int64_t unit) {
  * stream B a row at a time (gemv_row) instead of walking the micro-kernels' column panels. */
 #define FM_GEMM_ROW_M 2
 #define FM_GEMM_ROW_N 64
+/* Such products stream B from L2, L3 or memory, so two threads (each its columns) pay off from
+ * a smaller B than the micro-kernels' products need: FM_GEMM_ROW_PAR_MNK (fm_internal.h). */
 
 /* Thread t's share [lo, hi) of [0, len), in whole units (the last unit may be partial). */
 static void fm_gemm_share(int64_t len, int64_t unit, int t, int nt, int64_t *lo, int64_t *hi) {

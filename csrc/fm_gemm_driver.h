@@ -255,7 +255,10 @@ static int FN(gemm_run)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL 
                             n_threads);
     const KSET *K = KSEL(fm_kernels_get());
     const int64_t work = m * n * k;
-    const int nt = fm_threads_for(n_threads, work, K->par_mnk);
+    const int rows = m <= FM_GEMM_ROW_M && n >= 2 * FM_GEMM_ROW_N && csb == 1 && csc == 1;
+    const int nt = fm_threads_for(n_threads, work,
+                                  rows && FM_GEMM_ROW_PAR_MNK < K->par_mnk ? FM_GEMM_ROW_PAR_MNK
+                                                                          : K->par_mnk);
     /* Rows of A a multiple of 4 KiB apart share one L1 set: the MR rows the unpacked kernel
      * reads at once would evict each other, so such products are packed. */
     const int aliased = csa == 1 && (rsa * (int64_t)sizeof(REAL)) % 4096 == 0 &&

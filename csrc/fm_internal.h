@@ -129,6 +129,11 @@ extern const fm_dew_kernel fm_dew_avx512;
 #endif
 #endif
 
+/* Products of a row or two (B streamed row by row) use threads from this many multiply-adds
+ * (a B of 1 MiB in float32), below the kernel sets' par_mnk: they are bound by the bandwidth
+ * of the cache or memory B comes from, which a second core adds to (1.3-2.5x here). */
+#define FM_GEMM_ROW_PAR_MNK ((int64_t)1 << 18)
+
 /* ---- small products ---------------------------------------------------------------------
  * The dense layer's products of at most FM_GEMM_SMALL_MNK multiply-adds (a few hundred
  * nanoseconds of work, where the entry point's checks and dispatch would cost as much as the

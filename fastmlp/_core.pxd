@@ -176,6 +176,7 @@ cdef extern from "fastmlp.h" nogil:
 
 cdef extern from "fm_internal.h" nogil:
     int64_t FM_GEMM_SMALL_MNK
+    int64_t FM_GEMM_ROW_PAR_MNK
     int fm_sgemm_small(int64_t m, int64_t n, int64_t k, const float *A, int64_t rsa,
                        int64_t csa, const float *B, int64_t rsb, int64_t csb, float *C,
                        const float *bias, int act, double act_alpha, float *Y)

@@ -1553,6 +1553,7 @@ cdef _gemm_ex(const floating[:, :] a, const floating[:, :] b, floating[:, :] c, 
 
 
 GEMM_SMALL_MNK = FM_GEMM_SMALL_MNK
+GEMM_ROW_PAR_MNK = FM_GEMM_ROW_PAR_MNK
 
 
 def gemm_small(a, b, c, bias=None, act="linear", double act_alpha=0.0, y=None,

@@ -226,6 +226,23 @@ def test_threads_bitwise_identical(arch, rng, dtype, trans_a, trans_b, path):
     assert np.array_equal(z1, z2) and np.array_equal(y1, y2)
 
 
+@pytest.mark.threads
+@pytest.mark.parametrize("m,n,k", [(1, 1024, 300), (2, 700, 400), (1, 130, 2100)])
+def test_one_row_products_split_their_columns_with_the_same_bits(arch, rng, dtype, m, n, k):
+    # a row or two streams B from memory: two threads take half its columns each from
+    # GEMM_ROW_PAR_MNK multiply-adds (below the SIMD sets' par_mnk), and nothing changes a bit
+    assert m * n * k >= core().GEMM_ROW_PAR_MNK
+    a, b, c = operands(rng, m, n, k, dtype)
+    bias = rand(rng, n, dtype)
+    got = []
+    for nt in (1, 2):
+        z, y = c.copy(), np.empty_like(c)
+        core().gemm_ex(a, b, z, bias, "relu", 0.0, y, 0.5, 1.5, n_threads=nt)
+        got.append((z, y))
+    assert np.array_equal(got[0][0], got[1][0]) and np.array_equal(got[0][1], got[1][1])
+    check(got[0][0] - bias, a, b, c, dtype, 0.5, 1.5)
+
+
 # ------------------------------------------------------------------ dense layer's small entry
 @pytest.mark.parametrize("act", ["linear", "relu", "sigmoid", "softmax"])
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True),
