@@ -20,9 +20,10 @@
 #define FM_GEMM_STACK_BYTES (32 * 1024) /* packing buffers up to this size live on the stack */
 /* A transposed B (W^T in backprop) up to this size is packed whole for the small path, in an
  * allocated buffer beyond the stack's: dZ @ W^T of a 64 x 128 float64 layer stays unpacked
- * in A rather than taking the packed path (for its few rows, 1.25x slower). Below glibc's
- * first mmap threshold, so the buffer comes from the heap. */
-#define FM_GEMM_SUP_B_BYTES (128 * 1024)
+ * in A rather than taking the packed path (for its few rows, 1.25x slower). With its
+ * alignment slack, below glibc's first mmap threshold (128 KiB): the buffer comes from the
+ * heap, not from a fresh mapping per call. */
+#define FM_GEMM_SUP_B_BYTES (120 * 1024)
 #define FM_GEMM_ALIGN 64                /* bytes: packed panels start on cache lines */
 #if defined(__GNUC__)
 #define FM_ALIGNED __attribute__((aligned(FM_GEMM_ALIGN)))
@@ -50,8 +51,8 @@ static int64_t fm_gemm_even(int64_t len, int64_t max, int64_t unit) {
  * stream B a row at a time (gemv_row) instead of walking the micro-kernels' column panels. */
 #define FM_GEMM_ROW_M 2
 #define FM_GEMM_ROW_N 64
-/* Such products stream B from L2, L3 or memory, so two threads (each its columns) pay off from
- * a smaller B than the micro-kernels' products need: FM_GEMM_ROW_PAR_MNK (fm_internal.h). */
+/* Such products stream B from L2, L3 or memory, so threads (each its columns) pay off from a
+ * smaller B than the micro-kernels' products need: FM_GEMM_ROW_PAR_MNK (fm_internal.h). */
 
 /* Thread t's share [lo, hi) of [0, len), in whole units (the last unit may be partial). */
 static void fm_gemm_share(int64_t len, int64_t unit, int t, int nt, int64_t *lo, int64_t *hi) {

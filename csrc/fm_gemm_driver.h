@@ -255,10 +255,14 @@ static int FN(gemm_run)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL 
                             n_threads);
     const KSET *K = KSEL(fm_kernels_get());
     const int64_t work = m * n * k;
-    const int rows = m <= FM_GEMM_ROW_M && n >= 2 * FM_GEMM_ROW_N && csb == 1 && csc == 1;
-    const int nt = fm_threads_for(n_threads, work,
-                                  rows && FM_GEMM_ROW_PAR_MNK < K->par_mnk ? FM_GEMM_ROW_PAR_MNK
-                                                                          : K->par_mnk);
+    /* A row or two (gemv_row): threads from FM_GEMM_ROW_PAR_MNK, each given at least
+     * FM_GEMM_ROW_N + NR columns, so that its NR-rounded share stays on that path */
+    const int rows = m <= FM_GEMM_ROW_M && n >= FM_GEMM_ROW_N && csb == 1 && csc == 1;
+    int nt = fm_threads_for(n_threads, work,
+                            rows && FM_GEMM_ROW_PAR_MNK < K->par_mnk ? FM_GEMM_ROW_PAR_MNK
+                                                                    : K->par_mnk);
+    if (rows && nt > n / (FM_GEMM_ROW_N + K->nr))
+        nt = n / (FM_GEMM_ROW_N + K->nr) > 1 ? (int)(n / (FM_GEMM_ROW_N + K->nr)) : 1;
     /* Rows of A a multiple of 4 KiB apart share one L1 set: the MR rows the unpacked kernel
      * reads at once would evict each other, so such products are packed. */
     const int aliased = csa == 1 && (rsa * (int64_t)sizeof(REAL)) % 4096 == 0 &&

@@ -131,7 +131,8 @@ extern const fm_dew_kernel fm_dew_avx512;
 
 /* Products of a row or two (B streamed row by row) use threads from this many multiply-adds
  * (a B of 1 MiB in float32), below the kernel sets' par_mnk: they are bound by the bandwidth
- * of the cache or memory B comes from, which a second core adds to (1.3-2.5x here). */
+ * of the cache or memory B comes from, which another core adds to (two threads: 1.3-2.5x on
+ * a 2-core machine). */
 #define FM_GEMM_ROW_PAR_MNK ((int64_t)1 << 18)
 
 /* ---- small products ---------------------------------------------------------------------

@@ -59,9 +59,9 @@ TEAM_PROBE_RUN = _TEAM_PROBE_RUN  # a copy, for tests
 TEAM_POLICIES = ("auto", "always", "never")
 cdef int _team_policy = 0
 # How Engine._train_threads chose a stretch's thread count: not by timing (no team applies,
-# the policy, backing off), the untimed first stretch, timing a way, the faster way.
+# or the policy), backing off, the untimed first stretch, timing a way, the faster way.
 cdef enum:
-    _CHOSE_FIXED, _CHOSE_WARM, _CHOSE_PROBE, _CHOSE_FASTER
+    _CHOSE_FIXED, _CHOSE_BACKOFF, _CHOSE_WARM, _CHOSE_PROBE, _CHOSE_FASTER
 
 
 def set_team_policy(policy):
@@ -799,10 +799,11 @@ cdef class Engine:
     # How many stretches of training found their threads waiting for each other and went on
     # with one.
     cdef readonly int64_t team_waits
-    # Batches trained in stretches a team started. The choice between a team and one thread:
-    # seconds per batch with one thread [0] and with the team [1] (0: not timed yet), the
-    # batch size and thread count they were timed at, whether the untimed first stretch ran,
-    # when the slower way is timed again, and how the last count was chosen (_CHOSE_*).
+    # Batches trained in stretches a team started (not those of a stretch that failed). The
+    # choice between a team and one thread: seconds per batch with one thread [0] and with
+    # the team [1] (0: not timed yet), the batch size and thread count they were timed at,
+    # whether the untimed first stretch ran, when the slower way is timed again, and how the
+    # last count was chosen (_CHOSE_*).
     cdef readonly int64_t team_batches
     cdef double _rate[2]
     cdef int64_t _rate_batch
@@ -971,8 +972,11 @@ cdef class Engine:
         self._chose = _CHOSE_FIXED
         if self.n_threads <= 1 or not team_ok:
             return self.n_threads
-        if now < self._team_off_until or _team_policy == 2:
-            return 1  # backing off after waiting (cores taken by other work), or told to
+        if now < self._team_off_until:  # the team waited for cores taken by other work
+            self._chose = _CHOSE_BACKOFF
+            return 1
+        if _team_policy == 2:
+            return 1
         if _team_policy == 1:
             return self.n_threads
         if batch_size != self._rate_batch or self.n_threads != self._rate_threads:
@@ -995,20 +999,29 @@ cdef class Engine:
         self._chose = _CHOSE_FASTER
         return self.n_threads if team_faster else 1
 
-    cdef int64_t _stretch(self, int nt, int64_t n_batches) noexcept nogil:
-        """How many of n_batches the stretch _train_threads chose nt for trains: all of them,
-        unless it is timing a way (a short stretch)."""
-        cdef double rate = self._rate[1 if nt > 1 else 0]
-        cdef int64_t n = n_batches
+    cdef int64_t _stretch(self, int nt, int64_t n_batches, double now) noexcept nogil:
+        """How many of n_batches the stretch _train_threads chose nt for at ``now`` trains:
+        a few when it times a way, up to when the slower way is to be timed again or the
+        backoff ends, all of them when nothing is timed."""
+        cdef double rate = self._rate[1 if nt > 1 else 0], until = 0
         if self._chose == _CHOSE_WARM:
-            n = _TEAM_WARM_BATCHES
+            until = _TEAM_WARM_BATCHES
         elif self._chose == _CHOSE_PROBE:
-            n = _TEAM_FIRST_BATCHES if rate == 0 else <int64_t>(_TEAM_PROBE_RUN / rate) + 1
-        return n if n < n_batches else n_batches
+            until = _TEAM_PROBE_RUN / rate + 1 if rate > 0 else _TEAM_FIRST_BATCHES
+        elif self._chose == _CHOSE_FASTER:
+            until = (self._probe_at - now) / rate + 1 if rate > 0 else n_batches
+        elif self._chose == _CHOSE_BACKOFF:
+            until = (self._team_off_until - now) / rate + 1 if rate > 0 else \
+                _TEAM_FIRST_BATCHES
+        else:
+            return n_batches
+        # at least one batch; compared as a double first, so the cast cannot overflow
+        return n_batches if until >= <double>n_batches else <int64_t>until
 
-    cdef void _timed(self, int nt, int64_t n_batches, double seconds, bint waited,
-                     double now) noexcept nogil:
-        """Records a stretch of n_batches (0: it failed) that _train_threads chose nt for."""
+    cdef void _timed(self, int nt, int64_t n_batches, int64_t n_rows, double seconds,
+                     bint waited, double now) noexcept nogil:
+        """Records a stretch of n_batches holding n_rows rows (0: it failed) that
+        _train_threads chose nt for."""
         cdef int chose = self._chose
         self._chose = _CHOSE_FIXED
         if nt > 1:
@@ -1017,13 +1030,14 @@ cdef class Engine:
             self.team_waits += 1
             self._team_off_until = now + _TEAM_BACKOFF
             return
-        if chose == _CHOSE_FIXED or n_batches < 1:
+        if chose == _CHOSE_FIXED or chose == _CHOSE_BACKOFF or n_batches < 1 or n_rows < 1:
             return
         if chose == _CHOSE_WARM:
             self._warm = 1
             return
         cdef int i = 1 if nt > 1 else 0
-        cdef double r = seconds / <double>n_batches
+        # per whole batch, from the rows: a short last batch does not flatter its stretch
+        cdef double r = seconds * <double>self._rate_batch / <double>n_rows
         # a probe replaces the other way's old rate; the way in use is averaged over stretches
         self._rate[i] = r if chose == _CHOSE_PROBE or self._rate[i] == 0 else \
             0.5 * (self._rate[i] + r)
@@ -1038,18 +1052,20 @@ cdef class Engine:
         n_batches) in stretches, each on the thread count _train_threads chooses; the sums in s
         and the iteration count go on across them (the same bits as one call)."""
         cdef int status = FM_OK, nt
-        cdef int64_t n
+        cdef int64_t n, seen
         cdef double t0, t1
         while True:  # at least one call: fm_train checks its arguments even for no batches
             t0 = fm_seconds()
             nt = self._train_threads(batch_size, team_ok, t0)
-            n = self._stretch(nt, n_batches) if team_ok else n_batches
+            n = self._stretch(nt, n_batches, t0) if team_ok else n_batches
             s.team_waited = 0
+            seen = s.n_seen
             status = fm_train(&self.net, &self.opt, pp, gp, sp, it, work, batch_size, d, order,
                               first, n, seed, s, nt)
             t1 = fm_seconds()
             if team_ok:  # a failed stretch's time says nothing; its waits still count
-                self._timed(nt, n if status == FM_OK else 0, t1 - t0, s.team_waited, t1)
+                self._timed(nt, n if status == FM_OK else 0, s.n_seen - seen, t1 - t0,
+                            s.team_waited, t1)
             first += n
             n_batches -= n
             if status != FM_OK or n_batches <= 0:
@@ -1061,15 +1077,18 @@ cdef class Engine:
         self._check_idle()
         return self._train_threads(batch_size, team_ok, now)
 
-    def stretch(self, int nt, int64_t n_batches):
+    def stretch(self, int nt, int64_t n_batches, double now):
         """How many of n_batches the stretch last chosen would train. For tests."""
         self._check_idle()
-        return self._stretch(nt, n_batches)
+        return self._stretch(nt, n_batches, now)
 
-    def record_run(self, int nt, int64_t n_batches, double seconds, bint waited, double now):
-        """Records a stretch as training does after one. For tests."""
+    def record_run(self, int nt, int64_t n_batches, double seconds, bint waited, double now,
+                   int64_t n_rows=-1):
+        """Records a stretch as training does after one (n_rows: whole batches of the size
+        last chosen for, unless given). For tests."""
         self._check_idle()
-        self._timed(nt, n_batches, seconds, waited, now)
+        self._timed(nt, n_batches, n_batches * self._rate_batch if n_rows < 0 else n_rows,
+                    seconds, waited, now)
 
     cdef int _check_idle(self) except -1:
         if self._training:

@@ -497,10 +497,11 @@ def test_auto_team_policy_trains_with_the_faster_way_and_times_the_other_again()
     e = model._engine
     e.set_num_threads(2)
     assert core().set_team_policy("auto") == "auto"
+    run = core().TEAM_PROBE_RUN  # about 5 ms of batches time a way again
 
     def step(team_ok, now, want_nt, want_len, seconds=None, n=None, waited=False, end=None):
         nt = e.choose_threads(32, team_ok, now)
-        got = e.stretch(nt, 1000)
+        got = e.stretch(nt, 1000, now)
         assert (nt, got) == (want_nt, want_len), now
         if seconds is not None:
             e.record_run(nt, got if n is None else n, seconds, waited,
@@ -512,17 +513,21 @@ def test_auto_team_policy_trains_with_the_faster_way_and_times_the_other_again()
     step(True, 1.0, 2, 16, seconds=16 * 1.3e-3)  # the team is timed first
     step(True, 1.1, 1, 16, seconds=16 * 5e-4)    # then one thread, and it is faster
     assert e.team_rates == pytest.approx((5e-4, 1.3e-3))
-    step(True, 1.2, 1, 1000, seconds=1000 * 3e-4)  # the faster way, averaged over stretches
-    assert e.team_rates == pytest.approx((4e-4, 1.3e-3))
-    probe = int(core().TEAM_PROBE_RUN / 1.3e-3) + 1  # about 5 ms of the team's batches
+    probe_at = (1.1 + 16 * 5e-4) + 0.5
+    n = int((probe_at - 1.2) / 5e-4 + 1)    # the faster way until the slower is timed again
+    step(True, 1.2, 1, n, seconds=n * 3e-4)
+    assert e.team_rates == pytest.approx((4e-4, 1.3e-3))  # averaged over stretches
+    probe = int(run / 1.3e-3 + 1)
     step(True, 1.61, 2, probe, seconds=probe * 2e-4)  # half a second on: the team again
     assert e.team_rates == pytest.approx((4e-4, 2e-4))  # a probe replaces the old rate
+    probe_at = (1.61 + probe * 2e-4) + 0.5
     step(True, 1.7, 2, 1000, seconds=1e-2, n=10, waited=True)  # waited: alone for 0.2 s
     assert e.team_waits == 1 and e.team_rates == pytest.approx((4e-4, 2e-4))
-    step(True, 1.8, 1, 1000, seconds=1.0, end=1.85)  # backing off: not timed
-    assert e.team_rates == pytest.approx((4e-4, 2e-4))
-    step(True, 1.95, 2, 1000)
-    step(True, 2.2, 1, int(core().TEAM_PROBE_RUN / 4e-4) + 1)  # one thread timed again
+    rate0 = e.team_rates[0]
+    step(True, 1.8, 1, int(((1.7 + 1e-2) + 0.2 - 1.8) / rate0 + 1), seconds=1.0, end=1.85)
+    assert e.team_rates == pytest.approx((4e-4, 2e-4))  # backing off: not timed
+    step(True, 1.95, 2, int((probe_at - 1.95) / e.team_rates[1] + 1))
+    step(True, 2.2, 1, int(run / rate0 + 1))  # one thread timed again
     assert e.team_batches == 4 + 16 + probe + 10
     for policy, want in (("never", 1), ("always", 2)):
         core().set_team_policy(policy)
@@ -533,8 +538,11 @@ def test_auto_team_policy_trains_with_the_faster_way_and_times_the_other_again()
     e.set_num_threads(1)
     step(True, 3.0, 1, 1000)
     e.set_num_threads(2)                    # another team size: timed anew
-    step(True, 3.0, 2, 4)
+    step(True, 3.0, 2, 4, seconds=1e-3)
     assert e.team_rates == (0.0, 0.0)
+    step(True, 3.1, 2, 16)                  # a stretch ending in a short batch: per row
+    e.record_run(2, 16, 15.5e-3, False, 3.2, n_rows=15 * 32 + 5)
+    assert e.team_rates == pytest.approx((0.0, 15.5e-3 * 32 / (15 * 32 + 5)))
     with pytest.raises(ValueError, match="team policy"):
         core().set_team_policy("sometimes")
 
@@ -543,7 +551,6 @@ def test_auto_team_policy_trains_with_the_faster_way_and_times_the_other_again()
 @needs_openmp
 def test_auto_team_policy_times_both_ways_while_training(rng, restore_threads):
     # a fit of a few epochs times a team's stretches and one thread's, with the same bits
-    import fastmlp
     x = rng.normal(size=(2000, 48))
     y = rng.integers(0, 10, size=2000)
     assert core().set_team_policy("auto") == "auto"
@@ -553,4 +560,3 @@ def test_auto_team_policy_times_both_ways_while_training(rng, restore_threads):
     serial, team = engine[0].team_rates
     assert engine[0].team_batches > 0
     assert (serial > 0 and team > 0) or engine[0].team_waits > 0
-    assert fastmlp.get_num_threads() == 2

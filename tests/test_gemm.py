@@ -294,7 +294,7 @@ def test_a_row_does_not_depend_on_the_path(arch, rng, dtype, trans_a):
 @pytest.mark.parametrize("k,n", [(64, 128), (200, 100), (700, 100)])
 def test_transposed_b_too_large_for_the_stack(arch, rng, dtype, k, n):
     # dZ @ W^T on few rows packs W^T whole for the unpacked path: on the stack up to 32 KiB
-    # (64 x 128 float32), in an allocated buffer up to 128 KiB (64 x 128 float64, 200 x 100
+    # (64 x 128 float32), in an allocated buffer up to 120 KiB (64 x 128 float64, 200 x 100
     # float32), on the packed path beyond (700 x 100); the rows keep the packed path's bits
     m = 32
     a, b, c0 = operands(rng, m, n, k, dtype, trans_b=True)
