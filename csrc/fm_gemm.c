@@ -51,8 +51,21 @@ static int64_t fm_gemm_even(int64_t len, int64_t max, int64_t unit) {
  * stream B a row at a time (gemv_row) instead of walking the micro-kernels' column panels. */
 #define FM_GEMM_ROW_M 2
 #define FM_GEMM_ROW_N 64
+static int fm_gemm_row_path(int64_t m, int64_t n, int64_t csb, int64_t csc) {
+    return m <= FM_GEMM_ROW_M && n >= FM_GEMM_ROW_N && csb == 1 && csc == 1;
+}
 /* Such products stream B from L2, L3 or memory, so threads (each its columns) pay off from a
  * smaller B than the micro-kernels' products need: FM_GEMM_ROW_PAR_MNK (fm_internal.h). */
+
+/* A buffer of `bytes` starting on a cache line: the caller's (aligned) stack buffer where it
+ * fits, else allocated into *heap, which the caller frees; NULL when that fails. */
+static void *fm_gemm_buffer(void *stack, size_t stack_bytes, size_t bytes, void **heap) {
+    *heap = NULL;
+    if (bytes <= stack_bytes) return stack;
+    *heap = malloc(bytes + FM_GEMM_ALIGN);
+    if (*heap == NULL) return NULL;
+    return (void *)(((uintptr_t)*heap + FM_GEMM_ALIGN - 1) & ~(uintptr_t)(FM_GEMM_ALIGN - 1));
+}
 
 /* Thread t's share [lo, hi) of [0, len), in whole units (the last unit may be partial). */
 static void fm_gemm_share(int64_t len, int64_t unit, int t, int nt, int64_t *lo, int64_t *hi) {

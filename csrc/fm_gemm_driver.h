@@ -90,14 +90,10 @@ static FM_NOINLINE int FN(gemm_sup_packed_b)(const KSET *K, int64_t m, int64_t n
                                              int64_t csc, const FN(gemm_epi) *e) {
     /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C */
     FM_ALIGNED REAL stack[FM_GEMM_STACK_BYTES / sizeof(REAL)];
-    const size_t need = (size_t)k * (size_t)fm_gemm_round(n, K->nr) * sizeof(REAL);
-    if (need <= sizeof(stack)) {
-        FN(gemm_sup)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e, stack);
-        return FM_OK;
-    }
-    void *heap = malloc(need + FM_GEMM_ALIGN);
-    if (heap == NULL) return FM_ERR_NOMEM;
-    REAL *buf = (REAL *)(((uintptr_t)heap + FM_GEMM_ALIGN - 1) & ~(uintptr_t)(FM_GEMM_ALIGN - 1));
+    void *heap;
+    REAL *buf = (REAL *)fm_gemm_buffer(
+        stack, sizeof(stack), (size_t)k * (size_t)fm_gemm_round(n, K->nr) * sizeof(REAL), &heap);
+    if (buf == NULL) return FM_ERR_NOMEM;
     FN(gemm_sup)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e, buf);
     free(heap);
     return FM_OK;
@@ -153,15 +149,11 @@ static int FN(gemm_packed_run)(const KSET *K, int64_t m, int64_t n, int64_t k, R
     const int64_t mc = fm_gemm_round(m < K->mc ? m : K->mc, MR);
     const int64_t nc = fm_gemm_round(n < K->nc ? n : K->nc, NR);
     const int64_t b_len = fm_gemm_round(kc * nc, pad), a_len = kc * mc;
-    const size_t bytes = (size_t)(b_len + a_len) * sizeof(REAL) + FM_GEMM_ALIGN;
     FM_ALIGNED REAL stack[FM_GEMM_STACK_BYTES / sizeof(REAL)];
-    void *heap = NULL;
-    REAL *buf = stack;
-    if (bytes > sizeof(stack)) {
-        heap = malloc(bytes);
-        if (heap == NULL) return FM_ERR_NOMEM;
-        buf = (REAL *)(((uintptr_t)heap + FM_GEMM_ALIGN - 1) & ~(uintptr_t)(FM_GEMM_ALIGN - 1));
-    }
+    void *heap;
+    REAL *buf = (REAL *)fm_gemm_buffer(stack, sizeof(stack),
+                                       (size_t)(b_len + a_len) * sizeof(REAL), &heap);
+    if (buf == NULL) return FM_ERR_NOMEM;
     FN(gemm_packed)(K, m, n, k, alpha, A, rsa, csa, B, rsb, csb, beta, C, rsc, csc, e, buf,
                     buf + b_len);
     free(heap);
@@ -182,7 +174,7 @@ static int FN(gemm_block)(const KSET *K, int packed, int64_t i0, int64_t i1, int
     if (packed)
         return FN(gemm_packed_run)(K, i1 - i0, j1 - j0, k, alpha, a, rsa, csa, b, rsb, csb,
                                    beta, c, rsc, csc, &eb);
-    if (i1 - i0 <= FM_GEMM_ROW_M && j1 - j0 >= FM_GEMM_ROW_N && csb == 1 && csc == 1) {
+    if (fm_gemm_row_path(i1 - i0, j1 - j0, csb, csc)) {
         /* a row or two of A: B streamed row by row (fm_ew_impl.h, gemv_row) */
         const EWSET *ew = EWSEL(fm_kernels_get());
         const int64_t KC = fm_gemm_even(k, K->kc, 1); /* the k-panels of the other paths */
@@ -257,12 +249,12 @@ static int FN(gemm_run)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL 
     const int64_t work = m * n * k;
     /* A row or two (gemv_row): threads from FM_GEMM_ROW_PAR_MNK, each given at least
      * FM_GEMM_ROW_N + NR columns, so that its NR-rounded share stays on that path */
-    const int rows = m <= FM_GEMM_ROW_M && n >= FM_GEMM_ROW_N && csb == 1 && csc == 1;
+    const int rows = fm_gemm_row_path(m, n, csb, csc);
     int nt = fm_threads_for(n_threads, work,
                             rows && FM_GEMM_ROW_PAR_MNK < K->par_mnk ? FM_GEMM_ROW_PAR_MNK
                                                                     : K->par_mnk);
-    if (rows && nt > n / (FM_GEMM_ROW_N + K->nr))
-        nt = n / (FM_GEMM_ROW_N + K->nr) > 1 ? (int)(n / (FM_GEMM_ROW_N + K->nr)) : 1;
+    const int64_t row_threads = n / (FM_GEMM_ROW_N + K->nr);
+    if (rows && nt > row_threads) nt = row_threads > 1 ? (int)row_threads : 1;
     /* Rows of A a multiple of 4 KiB apart share one L1 set: the MR rows the unpacked kernel
      * reads at once would evict each other, so such products are packed. */
     const int aliased = csa == 1 && (rsa * (int64_t)sizeof(REAL)) % 4096 == 0 &&

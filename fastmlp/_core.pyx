@@ -801,13 +801,13 @@ cdef class Engine:
     cdef readonly int64_t team_waits
     # Batches trained in stretches a team started (not those of a stretch that failed). The
     # choice between a team and one thread: seconds per batch with one thread [0] and with
-    # the team [1] (0: not timed yet), the batch size and thread count they were timed at,
-    # whether the untimed first stretch ran, when the slower way is timed again, and how the
-    # last count was chosen (_CHOSE_*).
+    # the team [1] (0: not timed yet), the batch size they were timed at (0 after a change of
+    # thread count), whether the untimed first stretch ran, when the slower way is timed
+    # again, and how the last count was chosen (_CHOSE_*).
     cdef readonly int64_t team_batches
     cdef double _rate[2]
     cdef int64_t _rate_batch
-    cdef int _rate_threads, _warm, _chose
+    cdef int _warm, _chose
     cdef double _probe_at
 
     def __cinit__(self, units, activations, act_alphas, use_bias, dropout, l1, l2, loss,
@@ -963,7 +963,7 @@ cdef class Engine:
     def set_num_threads(self, n):
         cdef int nt = _nthreads(n)
         if nt != self.n_threads:
-            self._rate_threads = 0  # timings of another team size: timed anew
+            self._rate_batch = 0  # timings of another team size: timed anew
         self.n_threads = nt
 
     cdef int _train_threads(self, int64_t batch_size, bint team_ok, double now) noexcept nogil:
@@ -979,11 +979,10 @@ cdef class Engine:
             return 1
         if _team_policy == 1:
             return self.n_threads
-        if batch_size != self._rate_batch or self.n_threads != self._rate_threads:
+        if batch_size != self._rate_batch:  # also set to 0 when the thread count changes
             self._rate[0] = 0
             self._rate[1] = 0
             self._rate_batch = batch_size
-            self._rate_threads = self.n_threads
             self._warm = 0
             self._probe_at = 0
         if not self._warm:
@@ -1046,11 +1045,13 @@ cdef class Engine:
 
     cdef int _train_run(self, void *pp, void *gp, void *sp, int64_t *it, void *work,
                         int64_t batch_size, const fm_data *d, const int64_t *order,
-                        int64_t first, int64_t n_batches, uint64_t seed, fm_stats *s,
-                        bint team_ok) noexcept nogil:
+                        int64_t first, int64_t n_batches, uint64_t seed,
+                        fm_stats *s) noexcept nogil:
         """fm_train (its arguments but the thread count) on batches [first, first +
         n_batches) in stretches, each on the thread count _train_threads chooses; the sums in s
         and the iteration count go on across them (the same bits as one call)."""
+        cdef bint team_ok = fm_train_team_size(&self.net, &self.opt, batch_size,
+                                               self.n_threads) > 1
         cdef int status = FM_OK, nt
         cdef int64_t n, seen
         cdef double t0, t1
@@ -1286,12 +1287,10 @@ cdef class Engine:
         cdef void *sp = cnp.PyArray_DATA(sa)
         cdef void *wp = cnp.PyArray_DATA(wa)
         cdef const int64_t *op = <const int64_t *>cnp.PyArray_DATA(oa)
-        cdef bint team_ok = fm_train_team_size(&self.net, &self.opt, batch_size,
-                                               self.n_threads) > 1
         try:
             with nogil:
                 status = self._train_run(pp, gp, sp, &it, wp, batch_size, &d, op, first_batch,
-                                         n_batches, sd, &s, team_ok)
+                                         n_batches, sd, &s)
         finally:
             self._training = 0
             if shared:
@@ -1358,8 +1357,6 @@ cdef class Engine:
         cdef void *sp = cnp.PyArray_DATA(sa)
         cdef void *wp = cnp.PyArray_DATA(wa)
         cdef int64_t *op = <int64_t *>cnp.PyArray_DATA(oa)
-        cdef bint team_ok = fm_train_team_size(&self.net, &self.opt, batch_size,
-                                               self.n_threads) > 1
         cdef int64_t e = 0, i
         try:
             with nogil:
@@ -1369,7 +1366,7 @@ cdef class Engine:
                     memset(&s, 0, sizeof(fm_stats))
                     s.bad_batch = -1
                     status = self._train_run(pp, gp, sp, &it, wp, batch_size, &d, op, 0, nb, sd,
-                                             &s, team_ok)
+                                             &s)
                     if status != FM_OK:
                         break
                     ov[e, 0] = s.loss_sum
