@@ -40,6 +40,19 @@
 #define V_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define V_MUL(a, b) _mm512_mul_pd(a, b)
 #define V_ADD(a, b) _mm512_add_pd(a, b)
+/* half-width vectors for products of at most L / 2 columns (AVX-512VL masks) */
+#define HVEC __m256d
+#define HMASK __mmask8
+#define HV_ZERO() _mm256_setzero_pd()
+#define HV_SET1(x) _mm256_set1_pd(x)
+#define HV_LOAD(p) _mm256_loadu_pd(p)
+#define HV_STORE(p, v) _mm256_storeu_pd(p, v)
+#define HV_MASK(n) ((__mmask8)((1u << (n)) - 1u))
+#define HV_LOADM(p, m) _mm256_maskz_loadu_pd(m, p)
+#define HV_STOREM(p, m, v) _mm256_mask_storeu_pd(p, m, v)
+#define HV_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define HV_MUL(a, b) _mm256_mul_pd(a, b)
+#define HV_ADD(a, b) _mm256_add_pd(a, b)
 #define TRANSPOSE_PACK fm_transpose_pack_pd
 #define KTYPE fm_dgemm_kernel
 #define KERNEL fm_dgemm_avx512

@@ -302,6 +302,30 @@ int FN(gemm_ex)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *A, int6
     return status;
 }
 
+/* Small products of one column panel (n <= NR) and one k-panel (k <= KC): the micro-kernel
+ * on each strip of MR rows, as gemm_sup calls it, without its loops. */
+static void FN(gemm_strips)(const KSET *K, int64_t m, int64_t n, int64_t k, const REAL *A,
+                            int64_t rsa, int64_t csa, const REAL *B, int64_t rsb, REAL *C,
+                            const REAL *bias) {
+    /* C (m x n, contiguous) := A (m x k) @ B (k x n) + 1 bias^T */
+    const int64_t MR = K->mr;
+    for (int64_t i = 0; i < m; i += MR)
+        K->sup(k, 1, A + i * rsa, rsa, csa, B, rsb, 0, C + i * n, n, 1, m - i < MR ? m - i : MR,
+               n, bias);
+}
+
+/* The same with B packed first into one panel on the stack (k x NR elements, at most
+ * FM_GEMM_STACK_BYTES: the caller checks). */
+static FM_NOINLINE void FN(gemm_strips_packed_b)(const KSET *K, int64_t m, int64_t n, int64_t k,
+                                                 const REAL *A, int64_t rsa, int64_t csa,
+                                                 const REAL *B, int64_t rsb, int64_t csb,
+                                                 REAL *C, const REAL *bias) {
+    /* C (m x n, contiguous) := A (m x k) @ B (k x n) + 1 bias^T */
+    FM_ALIGNED REAL buf[FM_GEMM_STACK_BYTES / sizeof(REAL)];
+    K->pack_b(k, n, B, rsb, csb, buf);
+    FN(gemm_strips)(K, m, n, k, A, rsa, csa, buf, K->nr, C, bias);
+}
+
 int FN(gemm_small)(int64_t m, int64_t n, int64_t k, const REAL *A, int64_t rsa, int64_t csa,
                    const REAL *B, int64_t rsb, int64_t csb, REAL *C, const REAL *bias, int act,
                    double act_alpha, REAL *Y) {
@@ -310,10 +334,19 @@ int FN(gemm_small)(int64_t m, int64_t n, int64_t k, const REAL *A, int64_t rsa, 
      * thread count (m * n * k <= FM_GEMM_SMALL_MNK is below every kernel set's par_mnk),
      * without the checks and dispatch around it: the same arithmetic, so the same bits. */
     if (m < 1 || n < 1 || k < 1 || m > FM_GEMM_SMALL_MNK || n > FM_GEMM_SMALL_MNK ||
-        k > FM_GEMM_SMALL_MNK / (m * n) || A == NULL || B == NULL ||
+        k > FM_GEMM_SMALL_MNK || m * n * k > FM_GEMM_SMALL_MNK || A == NULL || B == NULL ||
         C == NULL || Y == NULL || act < 0 || act >= FM_ACT_COUNT)
         return FM_ERR_BADARG;
     const KSET *K = KSEL(fm_kernels_get());
+    if (n <= K->nr && k <= K->kc && k * K->nr <= (int64_t)(FM_GEMM_STACK_BYTES / sizeof(REAL))) {
+        /* one column panel and one k-panel: gemm_sup's calls, without its loops */
+        if (csb == 1)
+            FN(gemm_strips)(K, m, n, k, A, rsa, csa, B, rsb, C, bias);
+        else
+            FN(gemm_strips_packed_b)(K, m, n, k, A, rsa, csa, B, rsb, csb, C, bias);
+        if (act != FM_ACT_LINEAR || Y != C) (void)ACT(Y, C, m, n, act, act_alpha);
+        return FM_OK;
+    }
     if (csb != 1 && (uint64_t)k * (uint64_t)fm_gemm_round(n, K->nr) >
                         FM_GEMM_STACK_BYTES / sizeof(REAL)) /* B too wide to pack on the stack */
         return FN(gemm_ex)(m, n, k, 1, A, rsa, csa, B, rsb, csb, 0, C, n, 1, bias, act,

@@ -39,6 +39,19 @@
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_MUL(a, b) _mm512_mul_ps(a, b)
 #define V_ADD(a, b) _mm512_add_ps(a, b)
+/* half-width vectors for products of at most L / 2 columns (AVX-512VL masks) */
+#define HVEC __m256
+#define HMASK __mmask8
+#define HV_ZERO() _mm256_setzero_ps()
+#define HV_SET1(x) _mm256_set1_ps(x)
+#define HV_LOAD(p) _mm256_loadu_ps(p)
+#define HV_STORE(p, v) _mm256_storeu_ps(p, v)
+#define HV_MASK(n) ((__mmask8)((1u << (n)) - 1u))
+#define HV_LOADM(p, m) _mm256_maskz_loadu_ps(m, p)
+#define HV_STOREM(p, m, v) _mm256_mask_storeu_ps(p, m, v)
+#define HV_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define HV_MUL(a, b) _mm256_mul_ps(a, b)
+#define HV_ADD(a, b) _mm256_add_ps(a, b)
 #define TRANSPOSE_PACK fm_transpose_pack_ps
 #define KTYPE fm_sgemm_kernel
 #define KERNEL fm_sgemm_avx512

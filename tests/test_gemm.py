@@ -270,6 +270,31 @@ def test_small_entry_gives_the_bits_of_gemm_ex(arch, rng, dtype, act, trans_a, t
     assert np.array_equal(z3, y4)
 
 
+@pytest.mark.parametrize("trans_a,trans_b", TRANSPOSES)
+def test_narrow_products_have_the_bits_of_wider_ones(arch, rng, dtype, trans_a, trans_b):
+    # products of at most half a vector of columns may run on half-width vectors (AVX-512):
+    # each column of C must keep the bits it has as part of a wider product, whose tiles
+    # are full-width; every row count of the tile, through both small entries
+    lanes = blocking(arch, dtype)["nr"] // 2
+    for m, k in [(1, 8), (3, 1), (10, 8), (10, 16), (12, 10), (13, 5), (16, 10), (25, 3)]:
+        a, b_wide, _ = operands(rng, m, 2 * lanes, k, dtype, trans_a, trans_b)
+        bias = rand(rng, 2 * lanes, dtype)
+        wide = np.empty((m, 2 * lanes), dtype)
+        core().gemm_ex(a, b_wide, wide, bias, trans_a=trans_a, trans_b=trans_b)
+        for n in sorted({1, 2, 3, max(1, lanes // 2), lanes - 1, lanes} - {0}):
+            b = b_wide[:n] if trans_b else b_wide[:, :n]
+            got_small, got_ex = np.empty((m, n), dtype), np.empty((m, n), dtype)
+            core().gemm_small(a, b, got_small, bias[:n].copy(), trans_a=trans_a,
+                              trans_b=trans_b)
+            core().gemm_ex(a, b, got_ex, bias[:n].copy(), trans_a=trans_a, trans_b=trans_b)
+            msg = f"{arch} {(m, n, k)}"
+            np.testing.assert_array_equal(got_small, wide[:, :n], err_msg=msg)
+            np.testing.assert_array_equal(got_ex, wide[:, :n], err_msg=msg)
+        plain = np.empty((m, 2 * lanes), dtype)
+        core().gemm_small(a, b_wide, plain, None, trans_a=trans_a, trans_b=trans_b)
+        check(plain, a, b_wide, None, dtype, trans_a=trans_a, trans_b=trans_b)
+
+
 @pytest.mark.parametrize("trans_a", [False, True])
 def test_a_row_does_not_depend_on_the_path(arch, rng, dtype, trans_a):
     # k spans three k-panels; all m rows take the packed path, a few rows the unpacked one,
