@@ -39,6 +39,7 @@
 #define V_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define V_MUL(a, b) _mm256_mul_pd(a, b)
 #define V_ADD(a, b) _mm256_add_pd(a, b)
+#define V_MAX(a, b) _mm256_max_pd(a, b)
 #define TRANSPOSE_PACK fm_transpose_pack_pd
 #define KTYPE fm_dgemm_kernel
 #define KERNEL fm_dgemm_avx2

@@ -40,6 +40,7 @@
 #define V_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define V_MUL(a, b) _mm512_mul_pd(a, b)
 #define V_ADD(a, b) _mm512_add_pd(a, b)
+#define V_MAX(a, b) _mm512_max_pd(a, b)
 /* half-width vectors for products of at most L / 2 columns (AVX-512VL masks) */
 #define HVEC __m256d
 #define HMASK __mmask8
@@ -53,6 +54,7 @@
 #define HV_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define HV_MUL(a, b) _mm256_mul_pd(a, b)
 #define HV_ADD(a, b) _mm256_add_pd(a, b)
+#define HV_MAX(a, b) _mm256_max_pd(a, b)
 #define TRANSPOSE_PACK fm_transpose_pack_pd
 #define KTYPE fm_dgemm_kernel
 #define KERNEL fm_dgemm_avx512

@@ -63,6 +63,7 @@ static void FN(gemm_sup)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL al
     /* C (m x n) := alpha * A (m x k) @ B (k x n) + beta * C (+ epilogue) */
     const int64_t MR = K->mr, NR = K->nr, KC = fm_gemm_even(k, K->kc, 1);
     const int packed = csb != 1;
+    const int relu = e->tile_act && e->act == FM_ACT_RELU && e->Y == NULL; /* in the kernel */
     if (packed) K->pack_b(k, n, B, rsb, csb, buf);
     for (int64_t i = 0; i < m; i += MR) {
         const int64_t mr = m - i < MR ? m - i : MR;
@@ -74,10 +75,10 @@ static void FN(gemm_sup)(const KSET *K, int64_t m, int64_t n, int64_t k, REAL al
                 K->sup(kc, alpha, A + i * rsa + pc * csa, rsa, csa,
                        packed ? buf + j * k + pc * NR : B + pc * rsb + j, packed ? NR : rsb,
                        pc == 0 ? beta : (REAL)1, C + i * rsc + j * csc, rsc, csc, mr, nr,
-                       last && e->bias != NULL ? e->bias + j : NULL);
+                       last && e->bias != NULL ? e->bias + j : NULL, last && relu);
             }
         }
-        if (e->tile_act) FN(gemm_epi_act)(e, C, rsc, i, 0, mr, n);
+        if (e->tile_act && !relu) FN(gemm_epi_act)(e, C, rsc, i, 0, mr, n);
     }
 }
 
@@ -306,12 +307,12 @@ int FN(gemm_ex)(int64_t m, int64_t n, int64_t k, REAL alpha, const REAL *A, int6
  * on each strip of MR rows, as gemm_sup calls it, without its loops. */
 static void FN(gemm_strips)(const KSET *K, int64_t m, int64_t n, int64_t k, const REAL *A,
                             int64_t rsa, int64_t csa, const REAL *B, int64_t rsb, REAL *C,
-                            const REAL *bias) {
-    /* C (m x n, contiguous) := A (m x k) @ B (k x n) + 1 bias^T */
+                            const REAL *bias, int relu) {
+    /* C (m x n, contiguous) := A (m x k) @ B (k x n) + 1 bias^T (relu) */
     const int64_t MR = K->mr;
     for (int64_t i = 0; i < m; i += MR)
         K->sup(k, 1, A + i * rsa, rsa, csa, B, rsb, 0, C + i * n, n, 1, m - i < MR ? m - i : MR,
-               n, bias);
+               n, bias, relu);
 }
 
 /* The same with B packed first into one panel on the stack (k x NR elements, at most
@@ -319,11 +320,11 @@ static void FN(gemm_strips)(const KSET *K, int64_t m, int64_t n, int64_t k, cons
 static FM_NOINLINE void FN(gemm_strips_packed_b)(const KSET *K, int64_t m, int64_t n, int64_t k,
                                                  const REAL *A, int64_t rsa, int64_t csa,
                                                  const REAL *B, int64_t rsb, int64_t csb,
-                                                 REAL *C, const REAL *bias) {
-    /* C (m x n, contiguous) := A (m x k) @ B (k x n) + 1 bias^T */
+                                                 REAL *C, const REAL *bias, int relu) {
+    /* C (m x n, contiguous) := A (m x k) @ B (k x n) + 1 bias^T (relu) */
     FM_ALIGNED REAL buf[FM_GEMM_STACK_BYTES / sizeof(REAL)];
     K->pack_b(k, n, B, rsb, csb, buf);
-    FN(gemm_strips)(K, m, n, k, A, rsa, csa, buf, K->nr, C, bias);
+    FN(gemm_strips)(K, m, n, k, A, rsa, csa, buf, K->nr, C, bias, relu);
 }
 
 int FN(gemm_small)(int64_t m, int64_t n, int64_t k, const REAL *A, int64_t rsa, int64_t csa,
@@ -340,11 +341,12 @@ int FN(gemm_small)(int64_t m, int64_t n, int64_t k, const REAL *A, int64_t rsa, 
     const KSET *K = KSEL(fm_kernels_get());
     if (n <= K->nr && k <= K->kc && k * K->nr <= (int64_t)(FM_GEMM_STACK_BYTES / sizeof(REAL))) {
         /* one column panel and one k-panel: gemm_sup's calls, without its loops */
+        const int relu = act == FM_ACT_RELU && Y == C; /* in the kernel, as gemm_sup does */
         if (csb == 1)
-            FN(gemm_strips)(K, m, n, k, A, rsa, csa, B, rsb, C, bias);
+            FN(gemm_strips)(K, m, n, k, A, rsa, csa, B, rsb, C, bias, relu);
         else
-            FN(gemm_strips_packed_b)(K, m, n, k, A, rsa, csa, B, rsb, csb, C, bias);
-        if (act != FM_ACT_LINEAR || Y != C) (void)ACT(Y, C, m, n, act, act_alpha);
+            FN(gemm_strips_packed_b)(K, m, n, k, A, rsa, csa, B, rsb, csb, C, bias, relu);
+        if (!relu && (act != FM_ACT_LINEAR || Y != C)) (void)ACT(Y, C, m, n, act, act_alpha);
         return FM_OK;
     }
     if (csb != 1 && (uint64_t)k * (uint64_t)fm_gemm_round(n, K->nr) >

@@ -17,7 +17,7 @@
 FM_INLINE void PFX(tile)(const int64_t M, const int64_t N, int64_t k, REAL alpha, const REAL *A,
                          int64_t rsa, int64_t csa, const REAL *B, int64_t rsb, REAL beta,
                          REAL *C, int64_t rsc, int64_t csc, int64_t mr, int64_t nr,
-                         const REAL *bias) {
+                         const REAL *bias, int relu) {
     /* C (mr x nr) := alpha * A (M x k) @ B (k x N) + beta * C (+ bias), mr <= M, nr <= N */
     REAL acc[MR][NR];
     for (int64_t r = 0; r < M; r++)
@@ -33,24 +33,24 @@ FM_INLINE void PFX(tile)(const int64_t M, const int64_t N, int64_t k, REAL alpha
             REAL x = alpha * acc[r][j];
             if (beta != 0) x = beta * *c + x;
             if (bias != NULL) x += bias[j];
-            *c = x;
+            *c = relu && !(x > 0) ? (REAL)0 : x;
         }
 }
 
 static void PFX(ukr)(int64_t k, REAL alpha, const REAL *Ap, const REAL *Bp, REAL beta, REAL *C,
                      int64_t rsc, int64_t csc, int64_t mr, int64_t nr, const REAL *bias) {
     /* C (mr x nr) := alpha * Ap (MR x k, packed) @ Bp (k x NR, packed) + beta * C (+ bias) */
-    PFX(tile)(MR, NR, k, alpha, Ap, 1, MR, Bp, NR, beta, C, rsc, csc, mr, nr, bias);
+    PFX(tile)(MR, NR, k, alpha, Ap, 1, MR, Bp, NR, beta, C, rsc, csc, mr, nr, bias, 0);
 }
 
 static void PFX(sup)(int64_t k, REAL alpha, const REAL *A, int64_t rsa, int64_t csa,
                      const REAL *B, int64_t rsb, REAL beta, REAL *C, int64_t rsc, int64_t csc,
-                     int64_t mr, int64_t nr, const REAL *bias) {
-    /* C (mr x nr) := alpha * A (mr x k) @ B (k x nr) + beta * C (+ bias), A and B unpacked */
+                     int64_t mr, int64_t nr, const REAL *bias, int relu) {
+    /* C (mr x nr) := alpha * A (mr x k) @ B (k x nr) + beta * C (+ bias) (relu), A, B unpacked */
     if (mr == MR && nr == NR)
-        PFX(tile)(MR, NR, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc, csc, MR, NR, bias);
+        PFX(tile)(MR, NR, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc, csc, MR, NR, bias, relu);
     else
-        PFX(tile)(mr, nr, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc, csc, mr, nr, bias);
+        PFX(tile)(mr, nr, k, alpha, A, rsa, csa, B, rsb, beta, C, rsc, csc, mr, nr, bias, relu);
 }
 
 const KTYPE KERNEL = {MR,       NR,       MC,        KC,        NC,           SUP_M,

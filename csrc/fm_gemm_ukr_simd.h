@@ -5,10 +5,11 @@
  * Included by fm_{s,d}gemm_ukr_<isa>_<MR>x<NR>.c after that file has enabled its instruction
  * set, with defined: REAL; L (lanes per vector); MR (6 or 12) and NR = 2 * L; the vector
  * macros VEC, MASK, V_ZERO(), V_SET1(x), V_LOAD(p), V_STORE(p, v), V_MASK(n) (first n lanes,
- * 0 <= n <= L), V_LOADM(p, m), V_STOREM(p, m, v), V_FMA(a, b, c) (a * b + c), V_MUL, V_ADD;
+ * 0 <= n <= L), V_LOADM(p, m), V_STOREM(p, m, v), V_FMA(a, b, c) (a * b + c), V_MUL, V_ADD,
+ * V_MAX (max(a, b), b where either is NaN or both are zeros);
  * TRANSPOSE_PACK (fm_transpose_pack_ps or _pd); the block sizes MC, KC, NC, SUP_M, SUP_MNK,
  * PAR_MNK; KTYPE and KERNEL, the type and name of the kernel table it defines (fm_internal.h).
- * Optionally HVEC, HMASK and HV_ZERO() .. HV_ADD (as the V_ macros) on vectors of L / 2 lanes:
+ * Optionally HVEC, HMASK and HV_ZERO() .. HV_MAX (as the V_ macros) on vectors of L / 2 lanes:
  * sup then computes products of at most L / 2 columns on them. Where a full-width FMA
  * occupies both halves of the FMA units (AMD Zen 4), two half-width FMAs issue per cycle
  * against one (10 x 16 @ 16 x 8 float32: 80 cycles of FMAs instead of 160); lanes never add
@@ -70,6 +71,7 @@ static void PFX(pack_b_simd)(int64_t kc, int64_t nc, const REAL *B, int64_t rsb,
 #define T_FMA V_FMA
 #define T_MUL V_MUL
 #define T_ADD V_ADD
+#define T_MAX V_MAX
 #include "fm_gemm_tile.h"
 #undef TPFX
 #undef TL
@@ -85,6 +87,7 @@ static void PFX(pack_b_simd)(int64_t kc, int64_t nc, const REAL *B, int64_t rsb,
 #undef T_FMA
 #undef T_MUL
 #undef T_ADD
+#undef T_MAX
 #ifdef HVEC
 #define TPFX(name) PFX(FM_CAT(half_, name))
 #define TL (L / 2)
@@ -100,6 +103,7 @@ static void PFX(pack_b_simd)(int64_t kc, int64_t nc, const REAL *B, int64_t rsb,
 #define T_FMA HV_FMA
 #define T_MUL HV_MUL
 #define T_ADD HV_ADD
+#define T_MAX HV_MAX
 #include "fm_gemm_tile.h"
 #undef TPFX
 #undef TL
@@ -115,6 +119,7 @@ static void PFX(pack_b_simd)(int64_t kc, int64_t nc, const REAL *B, int64_t rsb,
 #undef T_FMA
 #undef T_MUL
 #undef T_ADD
+#undef T_MAX
 #endif
 
 /* A C with non-unit column stride goes through a contiguous copy of its tile. */
@@ -138,19 +143,19 @@ static void PFX(pack_b_simd)(int64_t kc, int64_t nc, const REAL *B, int64_t rsb,
 static void PFX(ukr)(int64_t k, REAL alpha, const REAL *Ap, const REAL *Bp, REAL beta, REAL *C,
                      int64_t rsc, int64_t csc, int64_t mr, int64_t nr, const REAL *bias) {
     /* C (mr x nr) := alpha * Ap (MR x k, packed) @ Bp (k x NR, packed) + beta * C (+ bias) */
-    WITH_C_TILE(PFX(tile)(MR, 2, 1, k, alpha, Ap, 1, MR, Bp, NR, beta, c, rs, mr, nr, bias))
+    WITH_C_TILE(PFX(tile)(MR, 2, 1, k, alpha, Ap, 1, MR, Bp, NR, beta, c, rs, mr, nr, bias, 0))
 }
 
 #define SUP_CASE(TILE, M_, NV_)                                                              \
     case M_:                                                                                 \
-        TILE(M_, NV_, 0, k, alpha, A, rsa, csa, B, rsb, beta, c, rs, M_, nr, bias);          \
+        TILE(M_, NV_, 0, k, alpha, A, rsa, csa, B, rsb, beta, c, rs, M_, nr, bias, relu);    \
         break;
 #define SUP_SWITCH(TILE, NV_)                                                                \
     switch (mr) {                                                                            \
         SUP_CASE(TILE, 1, NV_) SUP_CASE(TILE, 2, NV_) SUP_CASE(TILE, 3, NV_)                 \
         SUP_CASE(TILE, 4, NV_) SUP_CASE(TILE, 5, NV_) SUP_CASES_6_UP(TILE, NV_)              \
     default:                                                                                 \
-        TILE(MR, NV_, 0, k, alpha, A, rsa, csa, B, rsb, beta, c, rs, MR, nr, bias);          \
+        TILE(MR, NV_, 0, k, alpha, A, rsa, csa, B, rsb, beta, c, rs, MR, nr, bias, relu);    \
     }
 #if MR == 6
 #define SUP_CASES_6_UP(TILE, NV_)
@@ -164,8 +169,8 @@ static void PFX(ukr)(int64_t k, REAL alpha, const REAL *Ap, const REAL *Bp, REAL
 
 static void PFX(sup)(int64_t k, REAL alpha, const REAL *A, int64_t rsa, int64_t csa,
                      const REAL *B, int64_t rsb, REAL beta, REAL *C, int64_t rsc, int64_t csc,
-                     int64_t mr, int64_t nr, const REAL *bias) {
-    /* C (mr x nr) := alpha * A (mr x k) @ B (k x nr) + beta * C (+ bias), A and B unpacked */
+                     int64_t mr, int64_t nr, const REAL *bias, int relu) {
+    /* C (mr x nr) := alpha * A (mr x k) @ B (k x nr) + beta * C (+ bias) (relu), A, B unpacked */
     if (nr > L) {
         WITH_C_TILE(SUP_SWITCH(PFX(tile), 2))
 #ifdef HVEC

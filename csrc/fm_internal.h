@@ -37,7 +37,8 @@
  *          column after column, Bp a k x NR panel stored row after row, both zero-padded;
  *          mr <= MR, nr <= NR; C any strides; beta == 0 overwrites C; bias (nr) or NULL.
  *  sup:    the same on unpacked operands: A strided (rsa, csa), B with unit column stride
- *          and row stride rsb; reads nothing outside the mr x k and k x nr blocks.
+ *          and row stride rsb; reads nothing outside the mr x k and k x nr blocks; relu: C
+ *          := max(C, 0) after the bias (0 for NaN, as the relu activation).
  *  pack_a: A (mc x kc, strided) into ceil(mc / MR) panels of MR x kc, zero-padded.
  *  pack_b: B (kc x nc, strided) into ceil(nc / NR) panels of kc x NR, zero-padded.
  * Block sizes (elements): mc rows of A and kc of k per L2-resident packed A block, nc
@@ -50,7 +51,7 @@
                     int64_t rsc, int64_t csc, int64_t mr, int64_t nr, const R *bias);      \
         void (*sup)(int64_t k, R alpha, const R *A, int64_t rsa, int64_t csa, const R *B,  \
                     int64_t rsb, R beta, R *C, int64_t rsc, int64_t csc, int64_t mr,       \
-                    int64_t nr, const R *bias);                                            \
+                    int64_t nr, const R *bias, int relu);                                  \
         void (*pack_a)(int64_t mc, int64_t kc, const R *A, int64_t rsa, int64_t csa,       \
                        R *Ap);                                                             \
         void (*pack_b)(int64_t kc, int64_t nc, const R *B, int64_t rsb, int64_t csb,       \

@@ -37,6 +37,10 @@ static FN(ws) FN(ws_open)(const fm_net *net, void *work, int64_t B) {
  * else row0 + r. */
 static void FN(gather)(REAL *dst, const REAL *src, int64_t rs, int64_t cs, int64_t width,
                        const int64_t *rows, int64_t row0, int64_t cnt) {
+    if (width == 1) { /* one element per row (targets of a single output) */
+        for (int64_t r = 0; r < cnt; r++) dst[r] = src[(rows != NULL ? rows[r] : row0 + r) * rs];
+        return;
+    }
     for (int64_t r = 0; r < cnt; r++) {
         const REAL *s = src + (rows != NULL ? rows[r] : row0 + r) * rs;
         REAL *d = dst + r * width;

@@ -39,6 +39,7 @@
 #define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define V_MUL(a, b) _mm256_mul_ps(a, b)
 #define V_ADD(a, b) _mm256_add_ps(a, b)
+#define V_MAX(a, b) _mm256_max_ps(a, b)
 #define TRANSPOSE_PACK fm_transpose_pack_ps
 #define KTYPE fm_sgemm_kernel
 #define KERNEL fm_sgemm_avx2

@@ -39,6 +39,7 @@
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_MUL(a, b) _mm512_mul_ps(a, b)
 #define V_ADD(a, b) _mm512_add_ps(a, b)
+#define V_MAX(a, b) _mm512_max_ps(a, b)
 /* half-width vectors for products of at most L / 2 columns (AVX-512VL masks) */
 #define HVEC __m256
 #define HMASK __mmask8
@@ -52,6 +53,7 @@
 #define HV_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define HV_MUL(a, b) _mm256_mul_ps(a, b)
 #define HV_ADD(a, b) _mm256_add_ps(a, b)
+#define HV_MAX(a, b) _mm256_max_ps(a, b)
 #define TRANSPOSE_PACK fm_transpose_pack_ps
 #define KTYPE fm_sgemm_kernel
 #define KERNEL fm_sgemm_avx512

@@ -677,13 +677,13 @@ class MLP:
         nm, mm = len(names), _core.MAX_METRICS
         logs = {}
         epoch = initial_epoch
+        history = cbs.history  # the only callback, a plain History: its epoch-begin is a no-op
+
         def record(rows):
             nonlocal epoch, logs
-            for row in rows:
-                cbs.call("on_epoch_begin", epoch, {})
-                logs = _logs(names, float(row[0]), int(row[1]), row[2:2 + nm],
-                             row[2 + mm:2 + mm + nm])
-                cbs.call("on_epoch_end", epoch, logs)
+            for row in rows.tolist():  # Python floats: no NumPy scalar or view per value
+                logs = _logs(names, row[0], int(row[1]), row[2:2 + nm], row[2 + mm:2 + mm + nm])
+                history.on_epoch_end(epoch, logs)
                 epoch += 1
 
         while epoch < epochs:

@@ -366,6 +366,32 @@ def test_fused_epilogue_equals_separate_steps(arch, rng, dtype, act, path):
     assert np.array_equal(c, y_sep)
 
 
+@pytest.mark.parametrize("shape", [(10, 16, 8), (10, 4, 8), (13, 37, 5), (48, 70, 300)])
+def test_relu_in_the_kernel_has_the_bits_of_the_activation(arch, rng, dtype, shape):
+    # small products apply relu in the micro-kernel's store (a max with 0): NaN, -0, +-inf
+    # and ties must come out as the element-wise relu (x > 0 ? x : 0) gives them
+    m, n, k = shape
+    a, b, _ = operands(rng, m, n, k, dtype)
+    a[0, 0], a[1, :], a[2, 0], a[3, 0] = np.nan, 0.0, np.inf, -np.inf
+    bias = rand(rng, n, dtype)
+    bias[:2] = [-0.0, 0.0]
+    for alpha, entry in [(1.0, "small"), (1.0, "ex"), (-1.0, "ex"), (0.5, "ex")]:
+        if entry == "small" and m * n * k > core().GEMM_SMALL_MNK:
+            continue
+        z = np.empty((m, n), dtype)
+        core().gemm_ex(a, b, z, None if alpha != 1.0 else bias, alpha=alpha)
+        expected = np.empty_like(z)
+        core().act_forward("relu", z, expected, 0.0)
+        got = np.full((m, n), np.nan, dtype)
+        if entry == "small":
+            core().gemm_small(a, b, got, bias, "relu")
+        else:
+            core().gemm_ex(a, b, got, None if alpha != 1.0 else bias, "relu", alpha=alpha)
+        assert np.array_equal(got.view(f"u{got.itemsize}"),
+                              expected.view(f"u{got.itemsize}")), (entry, alpha)
+        assert not np.isnan(got).any() and (np.signbit(got) == 0).all()
+
+
 def test_fused_epilogue_against_numpy(rng, dtype):
     a, b, _ = operands(rng, 45, 33, 21, dtype)
     bias = rand(rng, 33, dtype)
