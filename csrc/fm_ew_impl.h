@@ -290,7 +290,7 @@ static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL
         return;
     }
     for (int64_t i = 0; i < m; i++) {
-        const REAL scale = (REAL)((w != NULL ? (double)w[i] : 1.0) * grad_scale);
+        const REAL scale = (REAL)((double)w[i] * grad_scale);
         const REAL *y = Y + i * n, *t = T + i * n;
         REAL *d = dZ + i * n;
         for (int64_t j = 0; j < n; j++) d[j] = (y[j] - t[j]) * inv_n * scale;

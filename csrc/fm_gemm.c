@@ -28,6 +28,9 @@
 #if defined(__GNUC__)
 #define FM_ALIGNED __attribute__((aligned(FM_GEMM_ALIGN)))
 #define FM_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER) /* the stack buffers' frames stay out of their callers' */
+#define FM_ALIGNED
+#define FM_NOINLINE __declspec(noinline)
 #else
 #define FM_ALIGNED
 #define FM_NOINLINE

@@ -339,7 +339,8 @@ int FN(gemm_small)(int64_t m, int64_t n, int64_t k, const REAL *A, int64_t rsa, 
         C == NULL || Y == NULL || act < 0 || act >= FM_ACT_COUNT)
         return FM_ERR_BADARG;
     const KSET *K = KSEL(fm_kernels_get());
-    if (n <= K->nr && k <= K->kc && k * K->nr <= (int64_t)(FM_GEMM_STACK_BYTES / sizeof(REAL))) {
+    if (n <= K->nr && k <= K->kc &&
+        (csb == 1 || k * K->nr <= (int64_t)(FM_GEMM_STACK_BYTES / sizeof(REAL)))) {
         /* one column panel and one k-panel: gemm_sup's calls, without its loops */
         const int relu = act == FM_ACT_RELU && Y == C; /* in the kernel, as gemm_sup does */
         if (csb == 1)

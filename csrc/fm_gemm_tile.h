@@ -3,8 +3,8 @@
  * vectors of one width: included by that template once per width, after it has defined
  * TPFX(name) (the functions' names), TL (lanes per vector), TVEC and TMASK (the vector and
  * mask types) and T_ZERO, T_SET1, T_LOAD, T_STORE, T_MASK, T_LOADM, T_STOREM, T_FMA, T_MUL,
- * T_ADD, T_MAX (as its V_ macros). Defines TPFX(store_row) and TPFX(tile); FM_INLINE and REAL come
- * from the includer.
+ * T_ADD, T_MAX (as its V_ macros). Defines TPFX(store_row) and TPFX(tile); FM_INLINE, REAL and
+ * <immintrin.h> (for _mm_prefetch) come from the includer.
  */
 
 /* One row of the tile's final update: C := alpha * acc + beta * C (+ bias), then max(C, 0)

@@ -18,7 +18,7 @@ FM_INLINE void PFX(tile)(const int64_t M, const int64_t N, int64_t k, REAL alpha
                          int64_t rsa, int64_t csa, const REAL *B, int64_t rsb, REAL beta,
                          REAL *C, int64_t rsc, int64_t csc, int64_t mr, int64_t nr,
                          const REAL *bias, int relu) {
-    /* C (mr x nr) := alpha * A (M x k) @ B (k x N) + beta * C (+ bias), mr <= M, nr <= N */
+    /* C (mr x nr) := alpha * A (M x k) @ B (k x N) + beta * C (+ bias) (relu), mr <= M, nr <= N */
     REAL acc[MR][NR];
     for (int64_t r = 0; r < M; r++)
         for (int64_t j = 0; j < N; j++) acc[r][j] = 0;

@@ -15,9 +15,9 @@
  * against one (10 x 16 @ 16 x 8 float32: 80 cycles of FMAs instead of 160); lanes never add
  * across each other, so the bits are the same.
  *
- * Contract: the MR x NR tile of C lives in MR x 2 vector accumulators; each k step loads two
- * vectors of B and broadcasts MR elements of A, so every element of C sums its k products in
- * index order. Edge tiles are handled here: masked loads and stores on the partial vector of
+ * Contract: the MR x NR tile of C lives in MR x 2 vector accumulators (MR x 1 where the tile
+ * is one vector wide, full or half width); each k step loads that many vectors of B and
+ * broadcasts MR elements of A, so every element of C sums its k products in index order. Edge tiles are handled here: masked loads and stores on the partial vector of
  * C (and of unpacked B), and row counts below MR either skip their stores (packed panels are
  * zero-padded) or select a kernel specialised for that many rows (unpacked A). beta == 0
  * never reads C. Nothing outside the tile's rows and columns is read or written. Packing

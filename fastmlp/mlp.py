@@ -677,7 +677,10 @@ class MLP:
         nm, mm = len(names), _core.MAX_METRICS
         logs = {}
         epoch = initial_epoch
-        history = cbs.history  # the only callback, a plain History: its epoch-begin is a no-op
+        # the only callback is a plain History (the condition under which _fit_loop comes
+        # here): its on_epoch_begin is a no-op, its on_epoch_end is called directly
+        history = cbs.history
+        assert cbs.callbacks == [history] and type(history) is callbacks_module.History
 
         def record(rows):
             nonlocal epoch, logs

@@ -293,6 +293,19 @@ def test_narrow_products_have_the_bits_of_wider_ones(arch, rng, dtype, trans_a, 
         plain = np.empty((m, 2 * lanes), dtype)
         core().gemm_small(a, b_wide, plain, None, trans_a=trans_a, trans_b=trans_b)
         check(plain, a, b_wide, None, dtype, trans_a=trans_a, trans_b=trans_b)
+    # several k-panels (beta = 1 on the later ones), beta != 0, and C strided both ways (the
+    # tile goes through a contiguous copy)
+    m, k = 13, blocking(arch, dtype)["kc"] + 1
+    a, b_wide, c_wide = operands(rng, m, 2 * lanes, k, dtype, trans_a, trans_b)
+    wide = c_wide.copy()
+    core().gemm(a, b_wide, wide, 0.5, -1.5, trans_a=trans_a, trans_b=trans_b)
+    check(wide, a, b_wide, c_wide, dtype, 0.5, -1.5, trans_a, trans_b)
+    for n in sorted({1, 3, lanes}):
+        b = b_wide[:n] if trans_b else b_wide[:, :n]
+        got = np.zeros((2 * m, 2 * n), dtype)[::2, ::2]
+        got[...] = c_wide[:, :n]
+        core().gemm(a, b, got, 0.5, -1.5, trans_a=trans_a, trans_b=trans_b)
+        np.testing.assert_array_equal(got, wide[:, :n], err_msg=f"{arch} {(m, n, k)} strided")
 
 
 @pytest.mark.parametrize("trans_a", [False, True])
