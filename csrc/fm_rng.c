@@ -8,6 +8,8 @@
  */
 #include "fm_internal.h"
 
+#include <string.h>
+
 static uint64_t splitmix64(uint64_t *x) {
     uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -22,7 +24,9 @@ void fm_rng_seed(uint64_t state[4], uint64_t seed) {
     for (int i = 0; i < 4; i++) state[i] = splitmix64(&x);
 }
 
-uint64_t fm_rng_next(uint64_t s[4]) {
+/* The generator's step, inlined into the shuffle (fm_rng_next, exported, is called through
+ * the PLT and so never inlined). */
+static inline uint64_t rng_step(uint64_t s[4]) {
     const uint64_t result = rotl(s[1] * 5, 7) * 9;
     const uint64_t t = s[1] << 17;
     s[2] ^= s[0];
@@ -33,6 +37,8 @@ uint64_t fm_rng_next(uint64_t s[4]) {
     s[3] = rotl(s[3], 45);
     return result;
 }
+
+uint64_t fm_rng_next(uint64_t s[4]) { return rng_step(s); }
 
 /* The 128-bit product a * b as its high and low halves (the same on every compiler; the
  * build can force the portable half, FASTMLP_NO_INT128=1, to test it). */
@@ -54,22 +60,26 @@ static inline uint64_t mul_128(uint64_t a, uint64_t b, uint64_t *lo) {
  * rejecting the few r whose low half falls below 2^64 mod bound (Lemire's method: a division
  * only on the rare draw whose low half is below bound). */
 static uint64_t rng_below(uint64_t s[4], uint64_t bound) {
-    uint64_t lo, hi = mul_128(fm_rng_next(s), bound, &lo);
+    uint64_t lo, hi = mul_128(rng_step(s), bound, &lo);
     if (lo < bound) {
         const uint64_t threshold = (0 - bound) % bound;
-        while (lo < threshold) hi = mul_128(fm_rng_next(s), bound, &lo);
+        while (lo < threshold) hi = mul_128(rng_step(s), bound, &lo);
     }
     return hi;
 }
 
 int fm_shuffle(int64_t *order, int64_t n, uint64_t state[4]) {
     if (n < 0 || (n > 0 && order == NULL) || state == NULL) return FM_ERR_BADARG;
+    /* a local copy of the state stays in registers: stores to order (int64_t, which may alias
+     * uint64_t) would otherwise send it through memory at every step */
+    uint64_t s[4] = {state[0], state[1], state[2], state[3]};
     for (int64_t i = n - 1; i > 0; i--) {
-        const int64_t j = (int64_t)rng_below(state, (uint64_t)i + 1);
+        const int64_t j = (int64_t)rng_below(s, (uint64_t)i + 1);
         const int64_t tmp = order[i];
         order[i] = order[j];
         order[j] = tmp;
     }
+    memcpy(state, s, sizeof s);
     return FM_OK;
 }
 
