@@ -3,8 +3,9 @@
  * vectors of one width: included by that template once per width, after it has defined
  * TPFX(name) (the functions' names), TL (lanes per vector), TVEC and TMASK (the vector and
  * mask types) and T_ZERO, T_SET1, T_LOAD, T_STORE, T_MASK, T_LOADM, T_STOREM, T_FMA, T_MUL,
- * T_ADD, T_MAX (as its V_ macros). Defines TPFX(store_row) and TPFX(tile); FM_INLINE, REAL and
- * <immintrin.h> (for _mm_prefetch) come from the includer.
+ * T_ADD, T_MAX (as its V_ macros), which it undefines at its end. Defines TPFX(store_row)
+ * and TPFX(tile); FM_INLINE, REAL and <immintrin.h> (for _mm_prefetch) come from the
+ * includer.
  */
 
 /* One row of the tile's final update: C := alpha * acc + beta * C (+ bias), then max(C, 0)
@@ -89,3 +90,18 @@ FM_INLINE void TPFX(tile)(const int M, const int NVv, const int packed, int64_t 
 #undef ACC_ROW
 #undef ACC_STORE
 #undef ACC_ALL
+#undef TPFX
+#undef TL
+#undef TVEC
+#undef TMASK
+#undef T_ZERO
+#undef T_SET1
+#undef T_LOAD
+#undef T_STORE
+#undef T_MASK
+#undef T_LOADM
+#undef T_STOREM
+#undef T_FMA
+#undef T_MUL
+#undef T_ADD
+#undef T_MAX

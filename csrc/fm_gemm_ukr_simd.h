@@ -17,8 +17,9 @@
  *
  * Contract: the MR x NR tile of C lives in MR x 2 vector accumulators (MR x 1 where the tile
  * is one vector wide, full or half width); each k step loads that many vectors of B and
- * broadcasts MR elements of A, so every element of C sums its k products in index order. Edge tiles are handled here: masked loads and stores on the partial vector of
- * C (and of unpacked B), and row counts below MR either skip their stores (packed panels are
+ * broadcasts MR elements of A, so every element of C sums its k products in index order.
+ * Edge tiles are handled here: masked loads and stores on the partial vector of C (and of
+ * unpacked B), and row counts below MR either skip their stores (packed panels are
  * zero-padded) or select a kernel specialised for that many rows (unpacked A). beta == 0
  * never reads C. Nothing outside the tile's rows and columns is read or written. Packing
  * transposes in registers where a panel's elements are strided in memory.
@@ -56,7 +57,8 @@ static void PFX(pack_b_simd)(int64_t kc, int64_t nc, const REAL *B, int64_t rsb,
         TRANSPOSE_PACK(B + j * csb, csb, nc - j < NR ? nc - j : NR, kc, Bp, NR);
 }
 
-/* The tile on full-width vectors, and on half-width ones where the includer gives them. */
+/* The tile on full-width vectors, and on half-width ones where the includer gives them
+ * (fm_gemm_tile.h undefines the T names after each use). */
 #define TPFX(name) PFX(name)
 #define TL L
 #define TVEC VEC
@@ -73,21 +75,6 @@ static void PFX(pack_b_simd)(int64_t kc, int64_t nc, const REAL *B, int64_t rsb,
 #define T_ADD V_ADD
 #define T_MAX V_MAX
 #include "fm_gemm_tile.h"
-#undef TPFX
-#undef TL
-#undef TVEC
-#undef TMASK
-#undef T_ZERO
-#undef T_SET1
-#undef T_LOAD
-#undef T_STORE
-#undef T_MASK
-#undef T_LOADM
-#undef T_STOREM
-#undef T_FMA
-#undef T_MUL
-#undef T_ADD
-#undef T_MAX
 #ifdef HVEC
 #define TPFX(name) PFX(FM_CAT(half_, name))
 #define TL (L / 2)
@@ -105,21 +92,6 @@ static void PFX(pack_b_simd)(int64_t kc, int64_t nc, const REAL *B, int64_t rsb,
 #define T_ADD HV_ADD
 #define T_MAX HV_MAX
 #include "fm_gemm_tile.h"
-#undef TPFX
-#undef TL
-#undef TVEC
-#undef TMASK
-#undef T_ZERO
-#undef T_SET1
-#undef T_LOAD
-#undef T_STORE
-#undef T_MASK
-#undef T_LOADM
-#undef T_STOREM
-#undef T_FMA
-#undef T_MUL
-#undef T_ADD
-#undef T_MAX
 #endif
 
 /* A C with non-unit column stride goes through a contiguous copy of its tile. */
