@@ -316,7 +316,7 @@ static void FN(gemm_strips)(const KSET *K, int64_t m, int64_t n, int64_t k, cons
 }
 
 /* The same with B packed first into one panel on the stack (k x NR elements, at most
- * FM_GEMM_STACK_BYTES: the caller checks). */
+ * FM_GEMM_STACK_BYTES: gemm_small checks). */
 static FM_NOINLINE void FN(gemm_strips_packed_b)(const KSET *K, int64_t m, int64_t n, int64_t k,
                                                  const REAL *A, int64_t rsa, int64_t csa,
                                                  const REAL *B, int64_t rsb, int64_t csb,
@@ -339,9 +339,11 @@ int FN(gemm_small)(int64_t m, int64_t n, int64_t k, const REAL *A, int64_t rsa, 
         C == NULL || Y == NULL || act < 0 || act >= FM_ACT_COUNT)
         return FM_ERR_BADARG;
     const KSET *K = KSEL(fm_kernels_get());
-    if (n <= K->nr && k <= K->kc &&
-        (csb == 1 || k * K->nr <= (int64_t)(FM_GEMM_STACK_BYTES / sizeof(REAL)))) {
-        /* one column panel and one k-panel: gemm_sup's calls, without its loops */
+    if (csb != 1 && (uint64_t)k * (uint64_t)fm_gemm_round(n, K->nr) >
+                        FM_GEMM_STACK_BYTES / sizeof(REAL)) /* B too wide to pack on the stack */
+        return FN(gemm_ex)(m, n, k, 1, A, rsa, csa, B, rsb, csb, 0, C, n, 1, bias, act,
+                           act_alpha, Y, n, 1);
+    if (n <= K->nr && k <= K->kc) { /* one column panel and one k-panel: gemm_sup's calls */
         const int relu = act == FM_ACT_RELU && Y == C; /* in the kernel, as gemm_sup does */
         if (csb == 1)
             FN(gemm_strips)(K, m, n, k, A, rsa, csa, B, rsb, C, bias, relu);
@@ -350,10 +352,6 @@ int FN(gemm_small)(int64_t m, int64_t n, int64_t k, const REAL *A, int64_t rsa, 
         if (!relu && (act != FM_ACT_LINEAR || Y != C)) (void)ACT(Y, C, m, n, act, act_alpha);
         return FM_OK;
     }
-    if (csb != 1 && (uint64_t)k * (uint64_t)fm_gemm_round(n, K->nr) >
-                        FM_GEMM_STACK_BYTES / sizeof(REAL)) /* B too wide to pack on the stack */
-        return FN(gemm_ex)(m, n, k, 1, A, rsa, csa, B, rsb, csb, 0, C, n, 1, bias, act,
-                           act_alpha, Y, n, 1);
     const FN(gemm_epi) e = {bias, FM_ACT_LINEAR, 0.0, 0, NULL, 0};
     if (csb == 1)
         FN(gemm_sup)(K, m, n, k, 1, A, rsa, csa, B, rsb, 1, 0, C, n, 1, &e, NULL);
