@@ -53,6 +53,28 @@ static inline void FN(team_barrier)(double *waited) {
     *waited += omp_get_wtime() - arrived;
 }
 
+/* Takes the cache lines of p[0, len) into this thread's cache, ready for writing: the
+ * other threads read every parameter in the forward and dX stages, so the lines a thread
+ * is about to update are shared, and each store to a shared line waits for the other
+ * copies to be invalidated. Inside the update's loop those waits fill the store queue and
+ * stall its arithmetic (float64 Adam in a team of 2: 2.4 ns per parameter, against 0.9 on
+ * one thread alone); a loop that rewrites one element of each line, and does nothing else,
+ * has many of them in flight at once (this loop and the update together: 1.6 ns per
+ * parameter; the 64-128-64-10 float64 fit 15% faster). A software write-prefetch
+ * (prefetchw) measured no faster than no claim at all. The values are unchanged, and no
+ * other thread touches these lines in this stage. */
+static void FN(own_lines)(REAL *p, int64_t len) {
+    const int64_t per_line = 64 / (int64_t)sizeof(REAL);
+    for (int64_t e = 0; e < len; e += per_line) {
+        volatile REAL *v = p + e;
+        *v = *v;
+    }
+    if (len > 0) {
+        volatile REAL *v = p + len - 1;
+        *v = *v;
+    }
+}
+
 /* Thread t's penalty terms (kernel blocks it owns; the biases for the last thread) of the
  * parameters P into w->pp. */
 static void FN(team_penalty)(const fm_net *net, const REAL *P, const FN(ws) * w, int t,
@@ -204,12 +226,13 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                     int st = GEMM(r1 - r0, nout, cnt, 1, in + r0 * cs, cs, rs, dZ, nout, 1, 0,
                                   dW + r0 * nout, nout, 1, 1);
                     if (st != FM_OK) {
-                    status = st < status ? st : status;
+                        status = st < status ? st : status;
 #pragma omp atomic write
-                    failed = st;
-                }
+                        failed = st;
+                    }
                     FN(add_penalty_grad)(dW + r0 * nout, W + r0 * nout, (r1 - r0) * nout,
                                          net->l1[l], net->l2[l], pen_scale);
+                    FN(own_lines)(P + off + r0 * nout, (r1 - r0) * nout);
                     EWK->update(P, G, S, n_params, off + r0 * nout, (r1 - r0) * nout, 1, 0, opt,
                                 lr, iteration + 1);
                 }
@@ -218,6 +241,7 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                     EWK->colsum(db, dZ, cnt, nout, nout);
                     FN(add_penalty_grad)(db, W + nin * nout, nout, net->bias_l1[l],
                                          net->bias_l2[l], pen_scale);
+                    FN(own_lines)(P + off + nin * nout, nout);
                     EWK->update(P, G, S, n_params, off + nin * nout, nout, 1, 0, opt, lr,
                                 iteration + 1);
                 }
