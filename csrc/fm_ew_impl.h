@@ -417,8 +417,8 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
     }
     case FM_OPT_ADAM: {
         const REAL b1 = (REAL)(1 - o->beta_1), b2 = (REAL)(1 - o->beta_2);
-        const REAL a = (REAL)(lr * sqrt(1 - pow(o->beta_2, (double)t)) /
-                              (1 - pow(o->beta_1, (double)t)));
+        const REAL a = (REAL)(lr * sqrt(fm_one_minus_pow(o->beta_2, t)) /
+                              fm_one_minus_pow(o->beta_1, t));
         if (o->amsgrad)
             EACH_ELEMENT {
                 const REAL g = G[i];
@@ -474,8 +474,8 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
     case FM_OPT_ADAM_SKLEARN: { /* scikit-learn's AdamOptimizer, operation for operation */
         const REAL b1 = (REAL)o->beta_1, c1 = (REAL)(1 - o->beta_1);
         const REAL b2 = (REAL)o->beta_2, c2 = (REAL)(1 - o->beta_2);
-        const REAL a = (REAL)(lr * sqrt(1 - pow(o->beta_2, (double)t)) /
-                              (1 - pow(o->beta_1, (double)t)));
+        const REAL a = (REAL)(lr * sqrt(fm_one_minus_pow(o->beta_2, t)) /
+                              fm_one_minus_pow(o->beta_1, t));
         EACH_ELEMENT {
             const REAL g = G[i];
             const REAL m = b1 * s0[i] + c1 * g;

@@ -9,6 +9,8 @@
 
 #include "fastmlp.h"
 
+#include <math.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -174,6 +176,15 @@ double fm_hash_uniform(uint64_t key, uint64_t index);
 /* The learning rate of the step after `iteration` steps (Keras-1's time-based decay). */
 static inline double fm_optim_lr(const fm_optim *o, int64_t iteration) {
     return o->learning_rate / (1 + o->decay * (double)iteration);
+}
+
+/* 1 - beta^t, Adam's bias correction. For 0 <= beta <= 0.9 and t >= 400, beta^t <= 0.9^400
+ * < 5e-19, under half the spacing of the doubles below 1 (2^-54), so the difference rounds
+ * to 1 exactly: pow is skipped there, which changes no bit (and from t ~ 6700, where 0.9^t
+ * is subnormal, glibc's pow takes a slow path: 29 ns a call against 17). */
+static inline double fm_one_minus_pow(double beta, int64_t t) {
+    if (beta >= 0 && beta <= 0.9 && t >= 400) return 1.0;
+    return 1 - pow(beta, (double)t);
 }
 
 static inline int fm_threads_for(int n_threads, int64_t work, int64_t min_work) {

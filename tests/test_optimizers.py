@@ -264,6 +264,33 @@ def test_adam_bias_correction_uses_iteration(rng):
     np.testing.assert_allclose(p10, o.step(np.zeros(5), g), rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["adam", "adam_sklearn"])
+@pytest.mark.parametrize("beta_1", [0.9, 0.5, 0.95])
+@pytest.mark.parametrize("t", [1, 300, 399, 400, 401, 7000, 100000])
+def test_adam_bias_correction_to_the_bit_at_any_step(rng, name, beta_1, t):
+    # The engine skips pow(beta_1, t) where 1 - beta_1^t rounds to 1 (beta_1 <= 0.9,
+    # t >= 400): the step must keep the bits of the formula with pow, on both sides of
+    # that cut and for a beta_1 it does not apply to. From a zero state:
+    #   m = (1 - beta_1) g, v = (1 - beta_2) g^2
+    #   a = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)
+    #   Keras:        w := w - m a / (sqrt(v) + eps)
+    #   scikit-learn: w := w + (-a m) / (sqrt(v) + eps)
+    import math
+    cfg = ref.full_config("adam", beta_1=beta_1)
+    lr, beta_2, eps = cfg["learning_rate"], cfg["beta_2"], cfg["epsilon"]
+    g = rng.normal(size=37)
+    p0 = rng.normal(size=37)
+    p = p0.copy()
+    step(name, cfg, p, g, new_state(37, np.float64), t - 1)
+    a = lr * math.sqrt(1 - math.pow(beta_2, t)) / (1 - math.pow(beta_1, t))
+    m, v = g * (1 - beta_1), (g * g) * (1 - beta_2)
+    if name == "adam":
+        expected = p0 - m * a / (np.sqrt(v) + eps)
+    else:
+        expected = p0 + (-a * m) / (np.sqrt(v) + eps)
+    np.testing.assert_array_equal(p, expected)
+
+
 def test_optimizer_bad_arguments_raise():
     c = core()
     p, g, st = np.zeros(4), np.zeros(4), np.zeros(12)
