@@ -285,7 +285,7 @@ static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL
     }
     *loss_sum = total;
     if (w == NULL) { /* one scale for every row: one loop over all elements */
-        const REAL scale = (REAL)(1.0 * grad_scale);
+        const REAL scale = (REAL)grad_scale;
         FM_SIMD for (int64_t e = 0; e < len; e++) dZ[e] = (Y[e] - T[e]) * inv_n * scale;
         return;
     }
