@@ -304,6 +304,11 @@ int fm_train(const fm_net *net, const fm_optim *opt, void *params, void *grads, 
  * its larger products itself. Either way the results are the same, bit for bit. -1 for an
  * invalid argument. */
 int fm_train_team_size(const fm_net *net, const fm_optim *opt, int64_t batch_size, int n_threads);
+/* Sets the share of a window of steps a team's thread may spend waiting for the others at
+ * the barriers that end evenly shared work before fm_train goes on with one thread (0.25 at
+ * start; see fm_team_impl.h); returns the previous share, or -1 (changing nothing) unless
+ * 0 < share < 1. Process-wide: set it while no training runs. */
+double fm_set_team_wait_share(double share);
 /* Loss (with penalties) and metrics over the whole data set in batches; no dropout. */
 int fm_evaluate(const fm_net *net, const void *params, void *work, int64_t batch_size,
                 const fm_data *data, fm_stats *stats, int n_threads);

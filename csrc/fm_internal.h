@@ -180,7 +180,8 @@ static inline double fm_optim_lr(const fm_optim *o, int64_t iteration) {
 
 /* 1 - beta^t, Adam's bias correction. For 0 <= beta <= 0.9 and t >= 400, beta^t <= 0.9^400
  * < 5e-19, under half the spacing of the doubles below 1 (2^-54), so the difference rounds
- * to 1 exactly: pow is skipped there, which changes no bit (and from t ~ 6700, where 0.9^t
+ * to 1 exactly (to nearest, the default rounding; a caller's directed rounding would give
+ * 1 - 2^-53): pow is skipped there, which changes no bit (and from t ~ 6700, where 0.9^t
  * is subnormal, glibc's pow takes a slow path: 29 ns a call against 17). */
 static inline double fm_one_minus_pow(double beta, int64_t t) {
     if (beta >= 0 && beta <= 0.9 && t >= 400) return 1.0;

@@ -205,6 +205,17 @@ int64_t fm_net_workspace_bytes(const fm_net *net, int64_t batch) {
     return plan_workspace(net, batch, &p, NULL);
 }
 
+/* The share of a window of steps above which a team's thread is taken to be waiting for
+ * cores taken by other work (fm_team_impl.h); fm_set_team_wait_share changes it. */
+static double team_wait_share = 0.25;
+
+double fm_set_team_wait_share(double share) {
+    if (!(share > 0 && share < 1)) return -1;
+    const double previous = team_wait_share;
+    team_wait_share = share;
+    return previous;
+}
+
 /* Key of layer l's dropout mask at a step: the mask of element e is fm_hash_uniform(key, e). */
 static uint64_t dropout_key(uint64_t seed, int64_t iteration, int64_t layer) {
     return seed ^ ((uint64_t)iteration * 0x9E3779B97F4A7C15ULL) ^

@@ -19,9 +19,10 @@
  * still spinning after its last call, as OpenBLAS's do for about 0.1 s, or other processes),
  * a thread waits at each barrier for one the system has not scheduled. Each thread times its
  * waits at the two barriers that end evenly shared work (the forward and the dX chain; at the
- * others some threads wait by design); when one spent over TEAM_WAIT_SHARE of two windows of
- * TEAM_WINDOW steps in a row there, the run goes on in FN(train)'s loop (the same bits
- * either way) and says so (fm_stats.team_waited).
+ * others some threads wait by design); when one spent over team_wait_share (fm_net.c: 0.25
+ * unless fm_set_team_wait_share changed it) of two windows of TEAM_WINDOW steps in a row
+ * there, the run goes on in FN(train)'s loop (the same bits either way) and says so
+ * (fm_stats.team_waited).
  *
  * Every element gets the operations FN(train) gives it, in the same order: the GEMM gives an
  * element of C the same bits whichever rows or columns are computed with it, the other passes
@@ -31,7 +32,6 @@
 
 #define PP_STRIDE (FM_ALIGN / (int64_t)sizeof(double))
 #define TEAM_WINDOW 4
-#define TEAM_WAIT_SHARE 0.25
 
 
 /* How many threads train this network as a team (1: FN(train)'s loop, the GEMM threading its
@@ -113,6 +113,7 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
     /* the largest share of a window any thread spent waiting, by window parity: the threads
      * fill one slot at a window's end while thread 0 clears the other */
     double worst[2] = {0, 0};
+    const double wait_share = team_wait_share; /* read once, before the threads start */
     int status = FM_OK;
 #pragma omp parallel num_threads(nt) reduction(min : status)
     {
@@ -257,7 +258,7 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                 window_start = now;
 #pragma omp barrier
                 /* two windows in a row: not a passing interruption */
-                bad_windows = *slot > TEAM_WAIT_SHARE ? bad_windows + 1 : 0;
+                bad_windows = *slot > wait_share ? bad_windows + 1 : 0;
                 if (t == 0) worst[(k / TEAM_WINDOW + 1) % 2] = 0;
                 if (bad_windows == 2) break;
             }
@@ -271,4 +272,3 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
 #endif
 #undef PP_STRIDE
 #undef TEAM_WINDOW
-#undef TEAM_WAIT_SHARE

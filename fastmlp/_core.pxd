@@ -140,6 +140,7 @@ cdef extern from "fastmlp.h" nogil:
                  int64_t n_batches, uint64_t seed, fm_stats *stats, int n_threads)
     int fm_train_team_size(const fm_net *net, const fm_optim *opt, int64_t batch_size,
                            int n_threads)
+    double fm_set_team_wait_share(double share)
     int fm_evaluate(const fm_net *net, const void *params, void *work, int64_t batch_size,
                     const fm_data *data, fm_stats *stats, int n_threads)
     int fm_predict(const fm_net *net, const void *params, void *work, int64_t batch_size,

@@ -75,6 +75,17 @@ def set_team_policy(policy):
     return previous
 
 
+def set_team_wait_share(share):
+    """Sets the share of a window of steps a team's thread may spend waiting for the others
+    before training goes on with one thread (0.25 at start; see fm_team_impl.h); returns the
+    previous share. Process-wide: set it while no training runs. For tests."""
+    share = float(share)
+    cdef double previous = fm_set_team_wait_share(share)
+    if previous < 0:
+        raise ValueError(f"team wait share must be strictly between 0 and 1, got {share!r}")
+    return previous
+
+
 _OPT_DEFAULTS = {
     "learning_rate": None, "momentum": 0.0, "nesterov": False, "beta_1": 0.9,
     "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False, "rho": 0.9, "centered": False,

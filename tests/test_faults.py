@@ -96,7 +96,7 @@ def test_keyboard_interrupt_stops_fit_promptly(tmp_path):
         stopped = time.perf_counter() - start
     finally:
         timer.cancel()
-    assert stopped < 0.5 + 5.0, f"fit took {stopped:.2f} s to stop after Ctrl-C"
+    assert stopped < 0.5 + 2.0, f"fit took {stopped:.2f} s to stop after Ctrl-C"
     assert model._engine.iterations > 0  # it did train, and kept the steps it completed
     assert_consistent(model, x[:500], tmp_path)
 
