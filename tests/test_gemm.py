@@ -243,6 +243,41 @@ def test_one_row_products_split_their_columns_with_the_same_bits(arch, rng, dtyp
     check(got[0][0] - bias, a, b, c, dtype, 0.5, 1.5)
 
 
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_one_column_products_have_the_bits_of_wider_ones(arch, rng, dtype, trans_a):
+    # a product of one column (a single-output layer's forward and dW) gives the micro-kernel
+    # one lane of each vector: the column must keep the bits it has in a wider product, for
+    # row counts around the vector widths and the row blocks, k around the k-panels, with
+    # alpha, beta, bias, relu or another activation, on 1 and 2 threads, C strided
+    kc = blocking(arch, dtype)["kc"]
+    for m, k in [(1, 1), (1, 9), (7, 3), (10, 8), (17, 1), (33, 31), (255, 7), (257, 12),
+                 (600, kc + 3), (20000, 60)]:
+        a, b_wide, c_wide = operands(rng, m, 9, k, dtype, trans_a)
+        bias = rand(rng, 9, dtype)
+        for alpha, beta in [(1.0, 0.0), (-0.5, 1.5)]:
+            wide = c_wide.copy()
+            core().gemm(a, b_wide, wide, alpha, beta, trans_a=trans_a)
+            for nt in (1, 2):
+                got = np.zeros((m, 3), dtype)[:, 1:2]  # row stride 3
+                got[...] = c_wide[:, :1]
+                core().gemm(a, b_wide[:, :1], got, alpha, beta, trans_a=trans_a, n_threads=nt)
+                np.testing.assert_array_equal(got, wide[:, :1], err_msg=f"{arch} {(m, k)}")
+        for act in ("linear", "relu", "sigmoid"):
+            z_wide, y_wide = np.empty((m, 9), dtype), np.empty((m, 9), dtype)
+            core().gemm_ex(a, b_wide, z_wide, bias, act, 0.0, y_wide, trans_a=trans_a)
+            for nt in (1, 2):
+                z = np.empty((m, 1), dtype)
+                core().gemm_ex(a, b_wide[:, :1].copy(), z, bias[:1].copy(), act,
+                               trans_a=trans_a, n_threads=nt)
+                np.testing.assert_array_equal(z, y_wide[:, :1], err_msg=f"{arch} {act}")
+            if m * k <= core().GEMM_SMALL_MNK:
+                small = np.empty((m, 1), dtype)
+                core().gemm_small(a, b_wide[:, :1].copy(), small, bias[:1].copy(), act,
+                                  trans_a=trans_a)
+                np.testing.assert_array_equal(small, y_wide[:, :1], err_msg=f"{arch} {act}")
+        check(wide[:, :1], a, b_wide[:, :1], c_wide[:, :1], dtype, -0.5, 1.5, trans_a)
+
+
 # ------------------------------------------------------------------ dense layer's small entry
 @pytest.mark.parametrize("act", ["linear", "relu", "sigmoid", "softmax"])
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True),
