@@ -142,6 +142,29 @@ def test_float32_sigmoid_is_accurate_everywhere(arch, on_arch):
     assert np.isnan(out[0, 0]) and out[0, 1] == 1 and out[0, 2] == 0
 
 
+def test_float32_sigmoid_of_a_few_elements_has_the_bits_of_a_long_array(on_arch):
+    # a few elements (a binary classifier's batch) run in the vector loop's scalar or
+    # narrower tail: each must come out as it does inside a long array, on every kernel set,
+    # for the grid's values (both arms of the logistic, subnormals, saturation, NaN, +-inf)
+    c = core()
+    dense = _dense_grid()
+    grid = np.concatenate([dense[:-9:499], dense[-9:],  # the special values at its end
+                           np.array([np.nan, np.inf, -np.inf], np.float32)])
+    sig = c.ACTIVATIONS["sigmoid"]
+    for arch in c.supported_archs():
+        whole = np.empty((1, grid.size), np.float32)
+        on_arch(arch, lambda: c.act_forward(sig, grid.reshape(1, -1), whole, 0.0))
+        for n in (1, 2, 7, 10, 15, 16, 17):
+            for start in range(0, grid.size - n + 1, 3):
+                x = grid[start:start + n].reshape(1, n).copy()
+                y = np.empty_like(x)
+                on_arch(arch, lambda: c.act_forward(sig, x, y, 0.0))
+                np.testing.assert_array_equal(y[0], whole[0, start:start + n],
+                                              err_msg=f"{arch} n={n} at {start}")
+                on_arch(arch, lambda: c.act_forward(sig, x, x, 0.0))  # in place
+                np.testing.assert_array_equal(x, y, err_msg=f"{arch} n={n} in place")
+
+
 @pytest.mark.parametrize("arch", ["generic", "avx2", "avx512"])
 def test_float32_softmax_is_accurate(rng, arch, on_arch):
     c = core()
