@@ -86,6 +86,12 @@ def core():
     return _core
 
 
+def package_parent():
+    """The directory holding the imported fastmlp package (the source tree or
+    site-packages): what a subprocess's PYTHONPATH needs to import the same build."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(core().__file__)))
+
+
 def tolerance(dtype, k=1):
     """(rtol, atol per unit of magnitude) for one dtype and a reduction of
     length k: float64 ~1e-10 relative; float32 |ref|*eps plus an absolute

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import core, small_dataset
+from conftest import core, package_parent, small_dataset
 
 
 def _openmp():
@@ -320,9 +320,8 @@ def test_team_that_waits_for_taken_cores_goes_on_alone_with_the_same_bits():
     import subprocess
     import sys
     tests = os.path.dirname(os.path.abspath(__file__))
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(core().__file__)))
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_DYNAMIC", "OMP_THREAD_LIMIT")}
-    env["PYTHONPATH"] = os.pathsep.join([package_parent, tests] + sys.path)
+    env["PYTHONPATH"] = os.pathsep.join([package_parent(), tests] + sys.path)
     out = subprocess.run([sys.executable, "-c", _WAIT_SCRIPT], capture_output=True, text=True,
                          env=env, cwd=tests, timeout=300)
     assert out.returncode == 0, out.stderr

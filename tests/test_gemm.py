@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import _reference as ref
-from conftest import assert_close, core
+from conftest import assert_close, core, package_parent
 
 # Subprocesses run outside the source tree and import the fastmlp under test (installed,
 # or built in place) from the folder that holds it.
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(core().__file__)))
+PACKAGE_PARENT = package_parent()
 
 TRANSPOSES = list(itertools.product([False, True], repeat=2))
 
