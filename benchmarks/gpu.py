@@ -120,9 +120,9 @@ def run_torch(x, y, epochs, batch):
 
 
 # ---------------------------------------------------------------------------- the GEMMs
-def gemm_rows(batch, repeats=20):
+def gemm_rows(batch, repeats=20, units=UNITS):
     """(label, (m, n, k), tile, seconds per call) of each product of one training step, by
-    fastmlp's kernels with their fused work (relu, no dropout, no penalty)."""
+    fastmlp's kernels with their fused work (relu; dW with db, no penalty; no dropout)."""
     from numba import cuda
 
     from fastmlp.cuda import gemm
@@ -130,17 +130,18 @@ def gemm_rows(batch, repeats=20):
 
     f32, rows = np.float32, []
     rng = np.random.default_rng(0)
-    for layer, (n_in, n_out) in enumerate(zip(UNITS[:-1], UNITS[1:])):
+    for layer, (n_in, n_out) in enumerate(zip(units[:-1], units[1:])):
         x = cuda.to_device(rng.normal(size=batch * n_in).astype(f32))
         p = cuda.to_device(rng.normal(size=n_in * n_out + n_out).astype(f32))
         dz = cuda.to_device(rng.normal(size=batch * n_out).astype(f32))
-        out = cuda.device_array(max(batch, n_in) * max(n_in, n_out), f32)
+        out = cuda.device_array(max(batch, n_in) * max(n_in, n_out) + n_out, f32)
         pen_scale = cuda.to_device(np.ones(1))
         calls = [("X @ W", "fm_dense_forward", (batch, n_out, n_in), (
             out, 0, out, -1, -1, x, 0, n_in, 1, p, 0, n_in * n_out, batch, n_in, n_out, 1,
             f32(0), 0.0, f32(1), np.uint64(0))),
             ("X^T @ dZ", "fm_dense_backward_dw", (n_in, n_out, batch), (
-                out, 0, x, 0, n_in, 1, dz, 0, p, batch, n_in, n_out, 0.0, 0.0, pen_scale))]
+                out, 0, n_in * n_out, x, 0, n_in, 1, dz, 0, p, batch, n_in, n_out, 0.0, 0.0,
+                0.0, 0.0, pen_scale))]
         if layer:
             calls.append(("dZ @ W^T", "fm_dense_backward_dx", (batch, n_in, n_out), (
                 out, 0, dz, 0, p, 0, x, 0, batch, n_in, n_out, 1, f32(0), 0.0, f32(1),
@@ -225,7 +226,8 @@ def main():
     if cuda_note is None:
         from numba import cuda
 
-        print(f"# GPU: {cuda.get_current_device().name.decode()}")
+        name = cuda.get_current_device().name  # bytes in older numba-cuda releases
+        print(f"# GPU: {name.decode() if isinstance(name, bytes) else name}")
 
     results, notes = [], []
     if cuda_note is None:

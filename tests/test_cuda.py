@@ -34,7 +34,7 @@ if "numba.cuda" not in sys.modules and not _gpu_driver():
         sys.modules["numba"].core.config.reload_config()
 
 import _reference as ref  # noqa: E402
-from conftest import assert_close, core  # noqa: E402
+from conftest import REPO_ROOT, assert_close, core  # noqa: E402
 
 HAVE_EXTRA = all(importlib.util.find_spec(m) is not None for m in ("numba", "numba_cuda"))
 
@@ -115,6 +115,39 @@ def test_cuda_without_a_gpu_says_so(monkeypatch):
     with pytest.raises(RuntimeError, match="no CUDA GPU is usable"):
         MLP(device="cuda")
     assert resolve_device("auto") == "cpu" and not is_available()
+
+
+@pytest.mark.skipif(not HAVE_EXTRA, reason="needs numba and numba-cuda")
+@pytest.mark.parametrize("numba_cuda, clash", [("0.30.4", True), ("0.29.1", True),
+                                               ("0.31.0", False), ("1.0.0rc1", False)])
+def test_a_numba_cuda_that_cannot_run_under_this_numpy_is_named(monkeypatch, numba_cuda, clash):
+    import numba
+    from importlib import metadata
+
+    from fastmlp import Sequential
+    from fastmlp.cuda import _numpy_clash, resolve_device
+    version = metadata.version
+    monkeypatch.setattr(metadata, "version",
+                        lambda name: numba_cuda if name == "numba-cuda" else version(name))
+    monkeypatch.delattr(np, "row_stack", raising=False)  # as in NumPy >= 2.5
+    monkeypatch.setattr(numba.config, "ENABLE_CUDASIM", 0)
+    if not clash:
+        assert _numpy_clash() is None
+        return
+    with pytest.raises(ImportError, match=f"numba-cuda {numba_cuda} does not work with NumPy "
+                                          r".*numpy<2\.5"):
+        Sequential(device="cuda")
+    assert resolve_device("auto") == "cpu"
+    monkeypatch.setattr(numba.config, "ENABLE_CUDASIM", 1)  # the simulator never loads it
+    assert _numpy_clash() is None
+
+
+def test_version_numbers_are_read_up_to_the_first_non_number():
+    from fastmlp.cuda import _release
+    assert _release("0.30.4") == (0, 30, 4)
+    assert _release("2.5.0rc1") == (2, 5, 0)
+    assert _release("1.0.dev3") == (1, 0)
+    assert _release("") == ()
 
 
 @needs_cuda
@@ -745,3 +778,17 @@ def test_a_nan_loss_on_cuda_restores_the_weights(rng):
         model.fit(x, np.zeros(2), epochs=1, batch_size=1, verbose=0, shuffle=False)
     for got, want in zip(model.get_weights(), before):
         np.testing.assert_array_equal(got, want)
+
+
+@needs_cuda
+def test_the_gpu_benchmark_launches_each_product_with_the_kernels_arguments():
+    """benchmarks/gpu.py's table of one step's products calls the engine's GEMM kernels
+    directly: their argument lists must stay those of the kernels (tiny shapes here)."""
+    spec = importlib.util.spec_from_file_location("gpu_bench", REPO_ROOT / "benchmarks" / "gpu.py")
+    gpu_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_bench)
+    rows = gpu_bench.gemm_rows(3, repeats=1, units=(5, 4, 3))
+    assert [(label, dims) for label, dims, _, _ in rows] == [
+        ("X @ W", (3, 4, 5)), ("X^T @ dZ", (5, 4, 3)),
+        ("X @ W", (3, 3, 4)), ("X^T @ dZ", (4, 3, 3)), ("dZ @ W^T", (3, 4, 3))]
+    assert all(seconds > 0 for _, _, _, seconds in rows)

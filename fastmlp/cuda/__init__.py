@@ -41,6 +41,11 @@ def resolve_device(device):
         raise ImportError(f"device='cuda' needs the [cuda] extra, but {' and '.join(missing)} "
                           f"{'is' if len(missing) == 1 else 'are'} not installed: "
                           "pip install 'fastmlp[cuda]'")
+    clash = _numpy_clash()
+    if clash is not None:
+        if device == "auto":
+            return "cpu"
+        raise ImportError(f"device='cuda' cannot run here: {clash}")
     from numba import cuda
 
     if cuda.is_available():
@@ -49,6 +54,41 @@ def resolve_device(device):
         return "cpu"
     raise RuntimeError("device='cuda' but no CUDA GPU is usable here: numba.cuda.is_available() "
                        "is False (no NVIDIA GPU or driver found); use device='cpu' or 'auto'")
+
+
+def _release(version):
+    """The leading numbers of a version string: '0.30.4' -> (0, 30, 4), '2.5.0rc1' -> (2, 5)."""
+    numbers = []
+    for part in version.split("."):
+        digits = part[:len(part) - len(part.lstrip("0123456789"))]
+        if not digits:
+            break
+        numbers.append(int(digits))
+        if digits != part:
+            break
+    return tuple(numbers)
+
+
+def _numpy_clash():
+    """Why the installed numba-cuda cannot compile kernels under the installed NumPy, or None.
+
+    numba-cuda up to 0.30.4 registers ``np.row_stack`` when its first kernel compiles, and
+    NumPy 2.5 removed that name: every launch then fails with an AttributeError from inside
+    numba-cuda. (Numba's simulator does not load that module.)"""
+    from importlib import metadata
+
+    import numba
+    import numpy as np
+
+    try:
+        numba_cuda = metadata.version("numba-cuda")
+    except metadata.PackageNotFoundError:
+        return None
+    if (hasattr(np, "row_stack") or _release(numba_cuda) > (0, 30, 4)
+            or numba.config.ENABLE_CUDASIM):
+        return None
+    return (f"numba-cuda {numba_cuda} does not work with NumPy {np.__version__} (it needs "
+            "numpy.row_stack, removed in NumPy 2.5): install 'numpy<2.5' or a newer numba-cuda")
 
 
 def is_available():
