@@ -247,7 +247,7 @@ static void EW(colsum)(REAL *db, const REAL *dZ, int64_t m, int64_t n, int64_t l
  * over the rows in order into *loss_sum; dZ = grad_scale * w_i * (y - t) / n. */
 static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL *Y,
                            const REAL *T, const REAL *w, int64_t m, int64_t n,
-                           double grad_scale) {
+                           double grad_scale, REAL *Y_out) {
     enum { CHUNK = 64 };
     const int64_t len = m * n;
     const REAL inv_n = (REAL)1 / (REAL)n;
@@ -258,15 +258,19 @@ static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL
         const int64_t cnt = len - e0 < CHUNK ? len - e0 : CHUNK;
         /* blocks of 16 through padded copies: vector code even for a handful of outputs */
         for (int64_t k0 = 0; k0 < cnt; k0 += 16) {
-            REAL zb[16], tb[16];
+            REAL zb[16], tb[16], yb[16];
             for (int64_t k = 0; k < 16; k++) {
                 zb[k] = k0 + k < cnt ? Z[e0 + k0 + k] : (REAL)0;
                 tb[k] = k0 + k < cnt ? T[e0 + k0 + k] : (REAL)0;
             }
+            /* e^-|z| once, for the loss and (Y_out) for the sigmoid: EW(sigmoid)'s bits */
             FM_SIMD for (int64_t k = 0; k < 16; k++) {
-                const REAL z = zb[k], t = tb[k];
-                el[k0 + k] = (z > 0 ? z : (REAL)0) - z * t + VLOG1P_UNIT(VEXP(-FABS(z)));
+                const REAL z = zb[k], t = tb[k], e = VEXP(-FABS(z)), d = (REAL)1 + e;
+                el[k0 + k] = (z > 0 ? z : (REAL)0) - z * t + VLOG1P_UNIT(e);
+                yb[k] = z >= 0 ? (REAL)1 / d : e / d;
             }
+            if (Y_out != NULL)
+                for (int64_t k = 0; k < 16 && k0 + k < cnt; k++) Y_out[e0 + k0 + k] = yb[k];
         }
         if (n == 1) { /* one output per row (the usual binary case): no row mean to take */
             for (int64_t k = 0; k < cnt; k++, row++)
@@ -284,6 +288,7 @@ static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL
         }
     }
     *loss_sum = total;
+    if (Y_out != NULL) Y = Y_out;
     if (w == NULL) { /* one scale for every row: one loop over all elements */
         const REAL scale = (REAL)grad_scale;
         FM_SIMD for (int64_t e = 0; e < len; e++) dZ[e] = (Y[e] - T[e]) * inv_n * scale;
@@ -393,9 +398,10 @@ static void EW(gemv_row)(int64_t n, int64_t k, REAL alpha, const REAL *a, int64_
     for (int64_t r = 0, r0 = lo; r < rows; r++, r0 += ld)                                    \
         for (int64_t i = r0; i < r0 + len; i++)
 static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, int64_t len,
-                       int64_t rows, int64_t ld, const fm_optim *o, double lr, int64_t t) {
+                       int64_t rows, int64_t ld, const fm_optim *o, const fm_step *c) {
     REAL *s0 = S, *s1 = S + n, *s2 = S + 2 * n;
     const REAL eps = (REAL)o->epsilon;
+    const double lr = c->lr;
     switch (o->kind) {
     case FM_OPT_SGD: {
         const REAL mu = (REAL)o->momentum, a = (REAL)lr;
@@ -417,8 +423,7 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
     }
     case FM_OPT_ADAM: {
         const REAL b1 = (REAL)(1 - o->beta_1), b2 = (REAL)(1 - o->beta_2);
-        const REAL a = (REAL)(lr * sqrt(fm_one_minus_pow(o->beta_2, t)) /
-                              fm_one_minus_pow(o->beta_1, t));
+        const REAL a = (REAL)c->adam_a;
         if (o->amsgrad)
             EACH_ELEMENT {
                 const REAL g = G[i];
@@ -474,8 +479,7 @@ static void EW(update)(REAL *P, const REAL *G, REAL *S, int64_t n, int64_t lo, i
     case FM_OPT_ADAM_SKLEARN: { /* scikit-learn's AdamOptimizer, operation for operation */
         const REAL b1 = (REAL)o->beta_1, c1 = (REAL)(1 - o->beta_1);
         const REAL b2 = (REAL)o->beta_2, c2 = (REAL)(1 - o->beta_2);
-        const REAL a = (REAL)(lr * sqrt(fm_one_minus_pow(o->beta_2, t)) /
-                              fm_one_minus_pow(o->beta_1, t));
+        const REAL a = (REAL)c->adam_a;
         EACH_ELEMENT {
             const REAL g = G[i];
             const REAL m = b1 * s0[i] + c1 * g;

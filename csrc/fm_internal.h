@@ -29,6 +29,12 @@
 #define FM_SIMD
 #endif
 
+/* What an optimizer's update needs of one step, computed once per step (fm_step_of): the
+ * learning rate and, for Adam, the bias-corrected step size. */
+typedef struct {
+    double lr, adam_a;
+} fm_step;
+
 /* Element-wise passes below this many elements run on one thread. */
 #define FM_ELEMWISE_PARALLEL_MIN ((int64_t)1 << 16)
 
@@ -68,13 +74,16 @@ FM_GEMM_KERNEL_TYPE(double, d)
  *  act_forward:  Y = act(X) (m x n); Y may be X.
  *  act_backward: dX = dY * act'(X) from Y = act(X) (m x n); dX may be dY.
  *  colsum:       db (n) = column sums of dZ (m x n, row stride ld).
- *  bce_logits:   the fused sigmoid + binary cross-entropy loss and its gradient (fm_loss).
+ *  bce_logits:   the fused sigmoid + binary cross-entropy loss and its gradient (fm_loss),
+ *                from Y = sigmoid(Z); with Y_out, Y is computed here instead (the sigmoid's
+ *                bits, from the loss's own e^-|z|) and written to Y_out.
  *  penalty_grad: dV += a sign(V) + b V;  penalty_sum: l1 sum |V| + l2 sum V^2 over V (m x n,
  *                row stride ld).
  *  gemv_row:     one row of a GEMM with the micro-kernels' arithmetic (fm_gemm.c's path for
  *                products of one row).
  *  update:       the optimizer's update of P, state S (3n) from G, on `rows` runs of len
- *                elements, the first at lo, the next ld further each. */
+ *                elements, the first at lo, the next ld further each, with the step's
+ *                coefficients c (fm_step_of). */
 #define FM_EW_KERNEL_TYPE(R, P)                                                              \
     typedef struct {                                                                         \
         void (*act_forward)(R *Y, const R *X, int64_t m, int64_t n, int act, double alpha);  \
@@ -82,14 +91,14 @@ FM_GEMM_KERNEL_TYPE(double, d)
                              double alpha);                                                  \
         void (*colsum)(R *db, const R *dZ, int64_t m, int64_t n, int64_t ld);               \
         void (*bce_logits)(double *loss_sum, R *dZ, const R *Z, const R *Y, const R *T,      \
-                           const R *w, int64_t m, int64_t n, double grad_scale);             \
+                           const R *w, int64_t m, int64_t n, double grad_scale, R *Y_out);   \
         void (*penalty_grad)(R *dV, const R *V, int64_t len, R a, R b);                     \
         double (*penalty_sum)(const R *V, int64_t m, int64_t n, int64_t ld, double l1,      \
                               double l2);                                                    \
         void (*gemv_row)(int64_t n, int64_t k, R alpha, const R *a, int64_t inc, const R *B, \
                          int64_t rsb, R beta, R *c, const R *bias);                          \
         void (*update)(R *P, const R *G, R *S, int64_t n, int64_t lo, int64_t len,          \
-                       int64_t rows, int64_t ld, const fm_optim *o, double lr, int64_t t);  \
+                       int64_t rows, int64_t ld, const fm_optim *o, const fm_step *c);      \
     } fm_##P##ew_kernel;
 FM_EW_KERNEL_TYPE(float, s)
 FM_EW_KERNEL_TYPE(double, d)
@@ -186,6 +195,18 @@ static inline double fm_optim_lr(const fm_optim *o, int64_t iteration) {
 static inline double fm_one_minus_pow(double beta, int64_t t) {
     if (beta >= 0 && beta <= 0.9 && t >= 400) return 1.0;
     return 1 - pow(beta, (double)t);
+}
+
+/* The coefficients of the step after `iteration` steps. */
+static inline fm_step fm_step_of(const fm_optim *o, int64_t iteration) {
+    fm_step c;
+    c.lr = fm_optim_lr(o, iteration);
+    c.adam_a = 0;
+    if (o->kind == FM_OPT_ADAM || o->kind == FM_OPT_ADAM_SKLEARN) {
+        const int64_t t = iteration + 1;
+        c.adam_a = c.lr * sqrt(fm_one_minus_pow(o->beta_2, t)) / fm_one_minus_pow(o->beta_1, t);
+    }
+    return c;
 }
 
 static inline int fm_threads_for(int n_threads, int64_t work, int64_t min_work) {

@@ -78,10 +78,17 @@ static const REAL *FN(layer_input)(const fm_net *net, const FN(ws) * w, int64_t 
     return train && net->dropout[l] > 0 ? DROPPED(w, l) : ACT_OUT(w, l - 1);
 }
 
-/* Forward through every layer for nb rows of X; the output goes to y_last or A[L-1]. */
+/* Whether the loss computes the output activation itself (sigmoid + binary cross-entropy:
+ * the loss's e^-|z| gives the sigmoid too), so that a training forward leaves it out. */
+static int FN(loss_makes_output)(const fm_net *net) {
+    return net->loss == FM_LOSS_BCE && net->act[net->n_layers - 1] == FM_ACT_SIGMOID;
+}
+
+/* Forward through every layer for nb rows of X; the output goes to y_last or A[L-1], or,
+ * with z_only, only the last layer's Z (w->zl) is computed (FN(loss_makes_output)). */
 static int FN(forward)(const fm_net *net, const REAL *P, const FN(ws) * w, int64_t nb,
                        const REAL *X, int64_t rsx, int64_t csx, int train, uint64_t seed,
-                       int64_t iteration, REAL *y_last, int n_threads) {
+                       int64_t iteration, REAL *y_last, int z_only, int n_threads) {
     /* A[l] = act_l(in_l @ W_l + b_l), in_0 = X, in_l = dropout(A[l-1]) */
     const int64_t L = net->n_layers;
     int64_t off = 0;
@@ -93,8 +100,12 @@ static int FN(forward)(const fm_net *net, const REAL *P, const FN(ws) * w, int64
         const REAL *in = FN(layer_input)(net, w, l, train, X, &rs, &cs, rsx, csx);
         const int last = l == L - 1;
         REAL *Y = last && y_last != NULL ? y_last : ACT_OUT(w, l);
-        int status = FMFN(dense_forward)(Y, last ? w->zl : NULL, in, rs, cs, W, b, nb, nin, nout,
-                                         net->act[l], net->act_alpha[l], n_threads);
+        int status = last && z_only
+                         ? FMFN(dense_forward)(w->zl, NULL, in, rs, cs, W, b, nb, nin, nout,
+                                               FM_ACT_LINEAR, 0, n_threads)
+                         : FMFN(dense_forward)(Y, last ? w->zl : NULL, in, rs, cs, W, b, nb,
+                                               nin, nout, net->act[l], net->act_alpha[l],
+                                               n_threads);
         if (status != FM_OK) return status;
         if (!last && train && net->dropout[l + 1] > 0)
             FN(dropout_apply)(DROPPED(w, l + 1), Y, 0, nb * nout, net->dropout[l + 1],
@@ -179,10 +190,11 @@ static int FN(backward)(const fm_net *net, const REAL *P, REAL *G, const FN(ws) 
 
 /* Objective of a forwarded batch: its normalized loss plus the penalty `pen` (the raw sum of
  * the regularization terms), as fm_net.norm says; dZ of the last layer goes to d0 and
- * *pen_scale receives the factor the penalty (and so its gradient) carries. */
+ * *pen_scale receives the factor the penalty (and so its gradient) carries. Y_out: the
+ * forward computed only Z (FN(loss_makes_output)), and the output goes there. */
 static int FN(batch_loss)(const fm_net *net, const FN(ws) * w, int64_t nb, const REAL *Y,
                           const REAL *T, const int64_t *labels, const REAL *sw, double pen,
-                          double *loss, double *pen_scale) {
+                          double *loss, double *pen_scale, REAL *Y_out) {
     const int64_t L = net->n_layers, n_out = net->units[L];
     const int by_weight = net->norm == FM_NORM_WEIGHTS;
     double wsum = (double)nb; /* scikit-learn: loss and penalty over the batch's weight sum */
@@ -194,7 +206,12 @@ static int FN(batch_loss)(const fm_net *net, const FN(ws) * w, int64_t nb, const
                                    : (net->loss == FM_LOSS_SSE ? 1.0 : 1.0 / (double)nb);
     *pen_scale = by_weight ? scale : 1.0;
     double total = 0;
-    int status = FMFN(loss)(&total, w->d0, w->zl, Y, T, labels, sw, nb, n_out, net->loss,
+    int status = FM_OK;
+    if (Y_out != NULL) { /* what fm_loss runs for this pair, with the sigmoid computed there */
+        if (T == NULL) return FM_ERR_BADARG;
+        EWK->bce_logits(&total, w->d0, w->zl, Y_out, T, sw, nb, n_out, scale, Y_out);
+    } else
+        status = FMFN(loss)(&total, w->d0, w->zl, Y, T, labels, sw, nb, n_out, net->loss,
                             net->act[L - 1], net->act_alpha[L - 1], scale);
     double data = by_weight ? total / wsum : total * scale;
     if (net->output_mean) data /= (double)n_out; /* the value only: see fastmlp.h */
@@ -223,6 +240,7 @@ static int FN(train)(const fm_net *net, const fm_optim *opt, void *params, void 
     const int64_t L = net->n_layers, n = data->n, n_in = net->units[0], n_out = net->units[L];
     const int64_t n_params = fm_net_param_count(net), n_tensors = w->hdr[4 * L + 1];
     const REAL *X = (const REAL *)data->X, *T = (const REAL *)data->T, *SW = (const REAL *)data->sw;
+    const int z_only = FN(loss_makes_output)(net);
 #ifdef _OPENMP
     const int team = FN(team_size)(net, opt, B, n_threads);
     if (team > 1) { /* a team, unless it gives up on waiting: then the rest here */
@@ -252,12 +270,12 @@ static int FN(train)(const fm_net *net, const fm_optim *opt, void *params, void 
             FN(dropout_apply)(w->xb, w->xb, 0, cnt * n_in, net->dropout[0],
                               dropout_key(seed, *iterations, 0));
         int status = FN(forward)(net, P, w, cnt, w->xb, n_in, 1, 1, seed, *iterations, NULL,
-                                 n_threads);
+                                 z_only, n_threads);
         if (status != FM_OK) return status;
-        const REAL *Y = ACT_OUT(w, L - 1);
+        REAL *const Y = ACT_OUT(w, L - 1);
         double loss, pen_scale;
         status = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, FN(penalty)(net, P), &loss,
-                                &pen_scale);
+                                &pen_scale, z_only ? Y : NULL);
         if (status != FM_OK) return status;
         if (!isfinite(loss)) {
             stats->bad_batch = bi;
@@ -291,11 +309,11 @@ static int FN(evaluate)(const fm_net *net, const void *params, void *work, int64
         const REAL *tb = T != NULL ? w->tb : NULL, *wb = SW != NULL ? SW + start : NULL;
         const int64_t *lb = data->labels != NULL ? data->labels + start : NULL;
         int status = FN(forward)(net, P, w, cnt, X + start * data->x_rs, data->x_rs, data->x_cs,
-                                 0, 0, 0, NULL, n_threads);
+                                 0, 0, 0, NULL, 0, n_threads);
         if (status != FM_OK) return status;
         const REAL *Y = ACT_OUT(w, L - 1);
         double loss, pen_scale;
-        status = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, pen, &loss, &pen_scale);
+        status = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, pen, &loss, &pen_scale, NULL);
         if (status == FM_OK) status = FN(add_metrics)(net, stats, cnt, Y, tb, lb, wb);
         if (status != FM_OK) return status;
         stats->loss_sum += loss * (double)cnt;
@@ -313,7 +331,7 @@ static int FN(predict)(const fm_net *net, const void *params, void *work, int64_
     for (int64_t start = 0; start < n; start += B) {
         const int64_t cnt = n - start < B ? n - start : B;
         int status = FN(forward)(net, P, w, cnt, X + start * x_rs, x_rs, x_cs, 0, 0, 0,
-                                 (REAL *)out + start * n_out, n_threads);
+                                 (REAL *)out + start * n_out, 0, n_threads);
         if (status != FM_OK) return status;
     }
     return FM_OK;
@@ -326,11 +344,12 @@ static int FN(loss_and_grad)(const fm_net *net, const void *params, void *grads,
     const FN(ws) ws = FN(ws_open)(net, work, n), *w = &ws;
     const REAL *X = (const REAL *)data->X, *T = (const REAL *)data->T;
     if (T != NULL) FN(gather)(w->tb, T, data->t_rs, data->t_cs, n_out, NULL, 0, n);
-    int status = FN(forward)(net, P, w, n, X, data->x_rs, data->x_cs, 0, 0, 0, NULL, n_threads);
+    int status =
+        FN(forward)(net, P, w, n, X, data->x_rs, data->x_cs, 0, 0, 0, NULL, 0, n_threads);
     if (status != FM_OK) return status;
     double pen_scale;
     status = FN(batch_loss)(net, w, n, ACT_OUT(w, L - 1), T != NULL ? w->tb : NULL, data->labels,
-                            (const REAL *)data->sw, FN(penalty)(net, P), loss, &pen_scale);
+                            (const REAL *)data->sw, FN(penalty)(net, P), loss, &pen_scale, NULL);
     if (status != FM_OK) return status;
     return FN(backward)(net, P, (REAL *)grads, w, n, X, data->x_rs, data->x_cs, 0, 0, 0,
                         pen_scale, n_threads);

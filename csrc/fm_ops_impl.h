@@ -88,7 +88,7 @@ int FN(fm_loss)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL *Y, const 
     const REAL eps = (REAL)FM_PROB_EPS;
     const REAL inv_n = (REAL)1 / (REAL)n;
     if (loss == FM_LOSS_BCE && fused) { /* sigmoid + binary cross-entropy from the logits */
-        EWK->bce_logits(loss_sum, dZ, Z, Y, T, w, m, n, grad_scale);
+        EWK->bce_logits(loss_sum, dZ, Z, Y, T, w, m, n, grad_scale, NULL);
         return FM_OK;
     }
     double total = 0;
@@ -287,11 +287,10 @@ int FN(fm_optim_step)(REAL *P, REAL *G, REAL *S, int64_t n, const int64_t *offse
     if (n == 0) return FM_OK;
     if (P == NULL || G == NULL || S == NULL) return FM_ERR_BADARG;
     FN(clip)(G, n, offsets, n_tensors, opt);
-    const double lr = fm_optim_lr(opt, iteration);
-    const int64_t t = iteration + 1;
+    const fm_step c = fm_step_of(opt, iteration);
     const int nt = fm_threads_for(n_threads, n, FM_ELEMWISE_PARALLEL_MIN);
     if (nt == 1) {
-        EWK->update(P, G, S, n, 0, n, 1, n, opt, lr, t);
+        EWK->update(P, G, S, n, 0, n, 1, n, opt, &c);
         return FM_OK;
     }
 #ifdef _OPENMP
@@ -303,7 +302,7 @@ int FN(fm_optim_step)(REAL *P, REAL *G, REAL *S, int64_t n, const int64_t *offse
         const int64_t T = omp_get_num_threads(), id = omp_get_thread_num();
         const int64_t chunk = (n + T - 1) / T;
         const int64_t lo = id * chunk < n ? id * chunk : n, hi = lo + chunk < n ? lo + chunk : n;
-        EWK->update(P, G, S, n, lo, hi - lo, 1, hi - lo, opt, lr, t);
+        EWK->update(P, G, S, n, lo, hi - lo, 1, hi - lo, opt, &c);
         fm_fp_set_mode(own_mode);
     }
 #endif

@@ -170,7 +170,7 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
 #pragma omp atomic read
                 st = failed;
                 if (st == FM_OK)
-                    st = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, pen, &loss, &pen_scale);
+                    st = FN(batch_loss)(net, w, cnt, Y, tb, lb, wb, pen, &loss, &pen_scale, NULL);
                 if (st == FM_OK && !isfinite(loss)) {
                     stats->bad_batch = bi;
                     st = FM_ERR_NONFINITE;
@@ -210,7 +210,7 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
             FN(team_barrier)(&waited); /* every row of every dZ is written: even shares */
             /* dW, db, their penalty gradients and the update of this thread's parameter rows;
              * then their penalty for the next step's loss */
-            const double lr = fm_optim_lr(opt, iteration);
+            const fm_step c = fm_step_of(opt, iteration);
             off = 0;
             for (int64_t l = 0; l < L; l++) {
                 const int64_t nin = net->units[l], nout = net->units[l + 1];
@@ -231,7 +231,7 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                                          net->l1[l], net->l2[l], pen_scale);
                     FN(own_lines)(P + off + r0 * nout, (r1 - r0) * nout);
                     EWK->update(P, G, S, n_params, off + r0 * nout, (r1 - r0) * nout, 1, 0, opt,
-                                lr, iteration + 1);
+                                &c);
                 }
                 if (net->use_bias[l] && t == tn - 1) {
                     REAL *db = dW + nin * nout;
@@ -239,8 +239,7 @@ static int FN(team_train)(const fm_net *net, const fm_optim *opt, REAL *P, REAL 
                     FN(add_penalty_grad)(db, W + nin * nout, nout, net->bias_l1[l],
                                          net->bias_l2[l], pen_scale);
                     FN(own_lines)(P + off + nin * nout, nout);
-                    EWK->update(P, G, S, n_params, off + nin * nout, nout, 1, 0, opt, lr,
-                                iteration + 1);
+                    EWK->update(P, G, S, n_params, off + nin * nout, nout, 1, 0, opt, &c);
                 }
                 off += nin * nout + (net->use_bias[l] ? nout : 0);
             }
