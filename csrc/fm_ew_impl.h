@@ -244,7 +244,9 @@ static void EW(colsum)(REAL *db, const REAL *dZ, int64_t m, int64_t n, int64_t l
 
 /* Sigmoid + binary cross-entropy from the logits Z (m x n; Y = sigmoid(Z)): per element
  * max(z, 0) - z t + log(1 + e^-|z|), averaged over the row, weighted by w (or 1) and summed
- * over the rows in order into *loss_sum; dZ = grad_scale * w_i * (y - t) / n. */
+ * over the rows in order into *loss_sum; dZ = grad_scale * w_i * (y - t) / n. With Y_out,
+ * Y is not read but computed here from the same e^-|z| (EW(sigmoid)'s operations, so its
+ * bits) and written to Y_out. */
 static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL *Y,
                            const REAL *T, const REAL *w, int64_t m, int64_t n,
                            double grad_scale, REAL *Y_out) {

@@ -43,7 +43,9 @@ def _cuda_usable():
     if not HAVE_EXTRA:
         return False
     from numba import cuda
-    return bool(cuda.is_available())
+
+    from fastmlp.cuda import _numpy_clash
+    return bool(cuda.is_available()) and _numpy_clash() is None  # a clash: its own test
 
 
 needs_cuda = pytest.mark.skipif(not _cuda_usable(),
@@ -137,7 +139,8 @@ def test_a_numba_cuda_that_cannot_run_under_this_numpy_is_named(monkeypatch, num
     with pytest.raises(ImportError, match=f"numba-cuda {numba_cuda} does not work with NumPy "
                                           r".*numpy<2\.5"):
         Sequential(device="cuda")
-    assert resolve_device("auto") == "cpu"
+    with pytest.warns(RuntimeWarning, match="device='auto' trains on the CPU: numba-cuda"):
+        assert resolve_device("auto") == "cpu"
     monkeypatch.setattr(numba.config, "ENABLE_CUDASIM", 1)  # the simulator never loads it
     assert _numpy_clash() is None
 

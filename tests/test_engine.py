@@ -215,27 +215,38 @@ def test_sigmoid_bce_training_step_has_the_bits_of_the_separate_sigmoid(rng, dty
                                                                        weighted):
     """A training step computes the sigmoid output inside the fused BCE loss (from the loss's
     own e^-|z|); its gradient, and so the step, must have the bits of loss_and_grad's, which
-    runs the sigmoid as the output layer's activation first. Rows around every padded block
-    and chunk boundary of the loss kernel; logits from saturated to tiny."""
+    runs the sigmoid as the output layer's activation first, and the step's loss and metric
+    sums those of evaluate. On every kernel set; rows around every padded block and chunk
+    boundary of the loss kernel; logits from saturated to tiny."""
     c = core()
     units = [5, 7, n_out]
     e = make_engine(units, ["relu", "sigmoid"], "binary_crossentropy", dtype,
                     metrics=["binary_accuracy"])
-    for n in (1, 10, 16, 17, 70):
-        e.params[:] = rng.normal(0, 0.7, size=e.n_params)
-        x = (rng.normal(size=(n, 5)) * rng.choice([1e-3, 0.3, 1.0, 30.0], size=(n, 1),
-                                                p=[0.1, 0.4, 0.4, 0.1])).astype(dtype)
-        t = (rng.uniform(size=(n, n_out)) > 0.5).astype(dtype)
-        sw = rng.uniform(0.5, 2, size=n).astype(dtype) if weighted else None
-        p0 = np.array(e.params)
-        e.loss_and_grad(x, t, None, sw)
-        expected = p0 - dtype(0.5) * np.array(e.grads)  # SGD: P - lr * G, in the dtype
-        e.set_optimizer(c.OPTIMIZERS["sgd"], ref.full_config("sgd", learning_rate=0.5))
-        e.reset_optimizer_state()
-        e.prepare(n)
-        out = e.train(x, t, None, sw, np.arange(n, dtype=np.int64), 0, 1, n, 0)
-        assert out[0] == 0
-        np.testing.assert_array_equal(e.params, expected, err_msg=f"{n} rows")
+    before = c.arch()
+    try:
+        for arch in c.supported_archs():
+            c._set_arch(arch)
+            for n in (1, 10, 16, 17, 70):
+                e.params[:] = rng.normal(0, 0.7, size=e.n_params)
+                x = (rng.normal(size=(n, 5)) * rng.choice([1e-3, 0.3, 1.0, 30.0], size=(n, 1),
+                                                        p=[0.1, 0.4, 0.4, 0.1])).astype(dtype)
+                t = (rng.uniform(size=(n, n_out)) > 0.5).astype(dtype)
+                sw = rng.uniform(0.5, 2, size=n).astype(dtype) if weighted else None
+                p0 = np.array(e.params)
+                e.loss_and_grad(x, t, None, sw)
+                expected = p0 - dtype(0.5) * np.array(e.grads)  # SGD: P - lr * G, in the dtype
+                loss_sum, _, num, den = e.evaluate(x, t, None, sw, n)
+                e.set_optimizer(c.OPTIMIZERS["sgd"], ref.full_config("sgd", learning_rate=0.5))
+                e.reset_optimizer_state()
+                e.prepare(n)
+                out = e.train(x, t, None, sw, np.arange(n, dtype=np.int64), 0, 1, n, 0)
+                assert out[0] == 0
+                where = f"{arch}, {n} rows"
+                np.testing.assert_array_equal(e.params, expected, err_msg=where)
+                sums = (out[1], list(out[3]), list(out[4]))
+                assert sums == (loss_sum, list(num), list(den)), where
+    finally:
+        c._set_arch(before)
 
 
 def test_train_with_sample_weight_matches_reference(rng, dtype):

@@ -14,6 +14,7 @@ Example:
     'cpu'
 """
 import importlib.util
+import warnings
 
 DEVICES = ("cpu", "cuda", "auto")
 #: The packages of the ``[cuda]`` extra, with the module each installs.
@@ -25,8 +26,12 @@ def resolve_device(device):
 
     Raises:
         ValueError: for a name other than 'cpu', 'cuda' and 'auto'.
-        ImportError: for 'cuda' when a package of the ``[cuda]`` extra is missing (named).
+        ImportError: for 'cuda' when a package of the ``[cuda]`` extra is missing (named),
+            or when the installed numba-cuda cannot compile kernels under the installed NumPy.
         RuntimeError: for 'cuda' when no CUDA GPU is usable.
+
+    Warns:
+        RuntimeWarning: for 'auto' when the GPU is left unused because of such a clash.
     """
     if not isinstance(device, str) or device.lower() not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(map(repr, DEVICES))}. "
@@ -44,6 +49,8 @@ def resolve_device(device):
     clash = _numpy_clash()
     if clash is not None:
         if device == "auto":
+            warnings.warn(f"device='auto' trains on the CPU: {clash}", RuntimeWarning,
+                          stacklevel=2)
             return "cpu"
         raise ImportError(f"device='cuda' cannot run here: {clash}")
     from numba import cuda
@@ -57,7 +64,8 @@ def resolve_device(device):
 
 
 def _release(version):
-    """The leading numbers of a version string: '0.30.4' -> (0, 30, 4), '2.5.0rc1' -> (2, 5)."""
+    """The leading numbers of a version string: '0.30.4' -> (0, 30, 4), '2.5.0rc1' -> (2, 5, 0),
+    '1.0.dev3' -> (1, 0)."""
     numbers = []
     for part in version.split("."):
         digits = part[:len(part) - len(part.lstrip("0123456789"))]
