@@ -271,8 +271,13 @@ static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL
                 el[k0 + k] = (z > 0 ? z : (REAL)0) - z * t + VLOG1P_UNIT(e);
                 yb[k] = z >= 0 ? (REAL)1 / d : e / d;
             }
-            if (Y_out != NULL)
-                for (int64_t k = 0; k < 16 && k0 + k < cnt; k++) Y_out[e0 + k0 + k] = yb[k];
+            if (Y_out != NULL) {
+                const int64_t kn = cnt - k0 < 16 ? cnt - k0 : 16;
+                for (int64_t k = 0; k < kn; k++) Y_out[e0 + k0 + k] = yb[k];
+                if (w == NULL) /* dZ now, ahead of the loss's sums: the backward pass needs it */
+                    for (int64_t k = 0; k < kn; k++)
+                        dZ[e0 + k0 + k] = (yb[k] - tb[k]) * inv_n * (REAL)grad_scale;
+            }
         }
         if (n == 1) { /* one output per row (the usual binary case): no row mean to take */
             for (int64_t k = 0; k < cnt; k++, row++)
@@ -292,6 +297,7 @@ static void EW(bce_logits)(double *loss_sum, REAL *dZ, const REAL *Z, const REAL
     *loss_sum = total;
     if (Y_out != NULL) Y = Y_out;
     if (w == NULL) { /* one scale for every row: one loop over all elements */
+        if (Y_out != NULL) return; /* written above */
         const REAL scale = (REAL)grad_scale;
         FM_SIMD for (int64_t e = 0; e < len; e++) dZ[e] = (Y[e] - T[e]) * inv_n * scale;
         return;
