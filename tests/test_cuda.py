@@ -122,7 +122,8 @@ def test_cuda_without_a_gpu_says_so(monkeypatch):
 @pytest.mark.skipif(not HAVE_EXTRA, reason="needs numba and numba-cuda")
 @pytest.mark.parametrize("numba_cuda, clash", [("0.30.4", True), ("0.29.1", True),
                                                ("0.31.0", False), ("1.0.0rc1", False)])
-def test_a_numba_cuda_that_cannot_run_under_this_numpy_is_named(monkeypatch, numba_cuda, clash):
+def test_a_numba_cuda_that_cannot_run_under_this_numpy_is_named(monkeypatch, request, numba_cuda,
+                                                                clash):
     import numba
     from importlib import metadata
 
@@ -133,6 +134,8 @@ def test_a_numba_cuda_that_cannot_run_under_this_numpy_is_named(monkeypatch, num
                         lambda name: numba_cuda if name == "numba-cuda" else version(name))
     monkeypatch.delattr(np, "row_stack", raising=False)  # as in NumPy >= 2.5
     monkeypatch.setattr(numba.config, "ENABLE_CUDASIM", 0)
+    _numpy_clash.cache_clear()  # computed once per process: again here, and after the test
+    request.addfinalizer(_numpy_clash.cache_clear)
     if not clash:
         assert _numpy_clash() is None
         return
@@ -142,6 +145,7 @@ def test_a_numba_cuda_that_cannot_run_under_this_numpy_is_named(monkeypatch, num
     with pytest.warns(RuntimeWarning, match="device='auto' trains on the CPU: numba-cuda"):
         assert resolve_device("auto") == "cpu"
     monkeypatch.setattr(numba.config, "ENABLE_CUDASIM", 1)  # the simulator never loads it
+    _numpy_clash.cache_clear()
     assert _numpy_clash() is None
 
 

@@ -13,6 +13,7 @@ Example:
     >>> resolve_device("cpu")
     'cpu'
 """
+import functools
 import importlib.util
 import warnings
 
@@ -77,12 +78,14 @@ def _release(version):
     return tuple(numbers)
 
 
+@functools.lru_cache(maxsize=None)
 def _numpy_clash():
     """Why the installed numba-cuda cannot compile kernels under the installed NumPy, or None.
 
     numba-cuda up to 0.30.4 registers ``np.row_stack`` when its first kernel compiles, and
     NumPy 2.5 removed that name: every launch then fails with an AttributeError from inside
-    numba-cuda. (Numba's simulator does not load that module.)"""
+    numba-cuda. (Numba's simulator does not load that module.) Computed once per process: the
+    package metadata it reads costs about 0.4 ms."""
     from importlib import metadata
 
     import numba
